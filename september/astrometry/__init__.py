@@ -1,0 +1,1 @@
+"""Plate solving with astrometry.net and the geometry of solved frames (WCS, footprints)."""

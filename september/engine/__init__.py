@@ -1,0 +1,1 @@
+"""The deep-sky engine: calibrate, register, integrate, combine colour and enhance."""

@@ -1,0 +1,1 @@
+"""Reading frames: FITS and TIFF files, and normalised headers from any capture program."""

@@ -1,0 +1,1 @@
+"""Lucky imaging: moon, sun and planets from video, and speckle series of stars."""

@@ -1,0 +1,1 @@
+"""Reports people look at: night summaries and HTML pages with plots."""

@@ -1,0 +1,1 @@
+"""Services: the work september does, combining science code with the catalogue."""

@@ -1,0 +1,1 @@
+"""The sky itself: star catalogues (bundled Gaia DR3) and offline object-name resolution."""

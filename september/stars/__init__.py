@@ -1,0 +1,1 @@
+"""Star detection and measurement on image arrays (FWHM, HFR, eccentricity, background)."""
