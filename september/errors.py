@@ -39,3 +39,7 @@ class DatabaseError(SeptemberError):
 
 class SimulationError(SeptemberError):
     """A simulator scenario or option is invalid."""
+
+
+class UnknownNameError(SeptemberError):
+    """A sky object name could not be resolved offline."""
