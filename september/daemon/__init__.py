@@ -1,0 +1,1 @@
+"""Long-running interfaces: the watch daemon that follows the capture share."""
