@@ -43,3 +43,7 @@ class SimulationError(SeptemberError):
 
 class UnknownNameError(SeptemberError):
     """A sky object name could not be resolved offline."""
+
+
+class TargetsError(SeptemberError):
+    """A targets file (what to image, mosaic layouts, desired integration) is invalid."""
