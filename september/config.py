@@ -58,11 +58,36 @@ class SiteConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    link_fraction: float = 0.2  # frames closer than this fraction of the field join one panel
+    fov_tolerance: float = 0.1  # relative field-size difference beyond which rigs are not mixed
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    temperature_tolerance: float = 2.0  # degC between a light and its darks
+    exposure_tolerance: float = 0.5  # seconds between a light and an "exact" dark
+    flat_dark_exposure_tolerance: float = 0.5  # seconds between a flat and its flat-darks
+    flat_window_days: float = 3.0  # flats from the nearest night within this many days
+    allow_scaled_darks: bool = True  # a dark of another exposure, scaled with the bias
+    require_bias: bool = True  # lights without a matching bias are not exported
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    link: str = "hardlink"  # hardlink | symlink | copy (hardlink falls back to copy)
+    accepted_only: bool = True  # leave rejected frames out
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     source: Path | None = None  # the file this was read from, if any
 
 
