@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import september.catalogue.reference_stars  # noqa: F401
 from september.catalogue.models import Base
 
 target_metadata = Base.metadata

@@ -86,6 +86,22 @@ class Subframe(Base):
     stars: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     ingested_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=_now())
+    # Grading (migration 0003): 'accepted' | 'rejected' | NULL (not graded yet); the reasons are
+    # short codes such as 'transparency' or 'group:fwhm'; grade_override is set by hand and wins.
+    grade: Mapped[str | None] = mapped_column(sa.Text)
+    grade_reasons: Mapped[list[str] | None] = mapped_column(ARRAY(sa.Text))
+    grade_override: Mapped[str | None] = mapped_column(sa.Text)
+    graded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    fwhm_arcsec: Mapped[float | None] = mapped_column(_FLOAT)  # arcsec
+    transparency: Mapped[float | None] = mapped_column(_FLOAT)  # flux ratio to the best frames
+    zero_point: Mapped[float | None] = mapped_column(_FLOAT)  # catalogue mag of a 1 ADU/s star
+    limiting_mag: Mapped[float | None] = mapped_column(_FLOAT)  # 5-sigma point source, mag
+    catalogue_fraction: Mapped[float | None] = mapped_column(_FLOAT)  # 0..1
+    snr_weight: Mapped[float | None] = mapped_column(_FLOAT)  # SNR^2 of a G = 15 star
+    trailing: Mapped[float | None] = mapped_column(_FLOAT)  # mean ellipticity vector, 0..1
+    background_gradient: Mapped[float | None] = mapped_column(_FLOAT)  # ADU across the frame
+    off_target_deg: Mapped[float | None] = mapped_column(_FLOAT)  # solved centre to target, deg
+    matched_stars: Mapped[int | None] = mapped_column(sa.Integer)  # catalogue matches
 
     __table_args__ = (
         sa.CheckConstraint(
