@@ -80,6 +80,19 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class GradeConfig:
+    k: float = 4.0  # group rule: reject beyond k x robust spread (1.4826 x MAD) of the group
+    min_group: int = 3  # group rules apply to groups of at least this many frames
+    min_spread: float = 0.05  # floor of the group spread, as a fraction of the group median
+    min_transparency: float = 0.7  # flux ratio to the best frames of the filter and rig, 0..1
+    max_fwhm_arcsec: float = 0.0  # arcsec; 0 turns the absolute FWHM limit off
+    max_eccentricity: float = 0.8  # median star eccentricity, 0 (round) .. 1
+    max_trailing: float = 0.3  # mean star ellipticity vector, 0 (round) .. 1 (lines)
+    max_off_target: float = 0.25  # distance from the target's centre, fraction of field radius
+    match_radius_px: float = 2.0  # detections within this many pixels of a catalogue star match
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -88,6 +101,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    grade: GradeConfig = field(default_factory=GradeConfig)
     source: Path | None = None  # the file this was read from, if any
 
 
