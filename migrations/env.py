@@ -3,10 +3,9 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import september.catalogue.reference_stars  # noqa: F401
-from september.catalogue.models import Base
+from september.catalogue.schema import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

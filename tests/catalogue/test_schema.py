@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from september.catalogue.database import engine_for
-from september.catalogue.models import Base
+from september.catalogue.schema import metadata
 
 USER_QUERY = "select count(*) from subframes where q3c_radial_query(ra, dec, 83.6, 22, 5);"
 
@@ -15,7 +15,7 @@ USER_QUERY = "select count(*) from subframes where q3c_radial_query(ra, dec, 83.
 def test_migrations_match_models(database_url: str) -> None:
     with engine_for(database_url).connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

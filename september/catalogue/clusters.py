@@ -1,0 +1,217 @@
+"""Clusters (pointings, mosaic panels) and which frames belong to them: tables and SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from september.catalogue.models import Base, Subframe
+
+__all__ = [
+    "Cluster",
+    "ClusterMember",
+    "ClusterRecord",
+    "ClusterSummary",
+    "LightPosition",
+    "add_members",
+    "cluster_positions",
+    "cluster_summaries",
+    "create_cluster",
+    "list_clusters",
+    "member_ids",
+    "unclustered_lights",
+    "update_centre",
+]
+
+_FLOAT = sa.Double()
+
+
+class Cluster(Base):
+    """A pointing: frames of one rig whose centres lie within a fraction of the field.
+
+    ``name`` is ``<target>-P<n>``, given once and kept, so packages and plans stay stable as
+    nights are added. ``rig`` is the field size (``"1.91x1.45"`` degrees) that keeps rigs apart.
+    """
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text, unique=True)
+    target: Mapped[str] = mapped_column(sa.Text)
+    panel: Mapped[str] = mapped_column(sa.Text)
+    rig: Mapped[str] = mapped_column(sa.Text)
+    ra: Mapped[float] = mapped_column(_FLOAT)
+    dec: Mapped[float] = mapped_column(_FLOAT)
+    width_deg: Mapped[float] = mapped_column(_FLOAT)
+    height_deg: Mapped[float] = mapped_column(_FLOAT)
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+    __table_args__ = (
+        sa.Index("clusters_q3c", sa.func.q3c_ang2ipix(sa.column("ra"), sa.column("dec"))),
+    )
+
+
+class ClusterMember(Base):
+    """A frame's cluster (a frame belongs to at most one)."""
+
+    __tablename__ = "cluster_members"
+
+    subframe_id: Mapped[int] = mapped_column(
+        sa.BigInteger, sa.ForeignKey(Subframe.id, ondelete="CASCADE"), primary_key=True
+    )
+    cluster_id: Mapped[int] = mapped_column(
+        sa.BigInteger, sa.ForeignKey(Cluster.id, ondelete="CASCADE"), index=True
+    )
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    id: int
+    name: str
+    target: str
+    panel: str
+    rig: str
+    ra: float
+    dec: float
+    width_deg: float
+    height_deg: float
+
+
+@dataclass(frozen=True)
+class LightPosition:
+    """What clustering needs to know about a solved light."""
+
+    id: int
+    ra: float
+    dec: float
+    width_deg: float
+    height_deg: float
+    object: str | None
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    cluster: ClusterRecord
+    frames: int
+    accepted: int
+    integration_by_filter: dict[str, float]  # seconds of accepted lights
+
+
+_CLUSTER_COLUMNS = [getattr(Cluster, name) for name in ClusterRecord.__dataclass_fields__]
+
+
+def list_clusters(connection: Connection) -> list[ClusterRecord]:
+    rows = connection.execute(sa.select(*_CLUSTER_COLUMNS).order_by(Cluster.name))
+    return [ClusterRecord(*row) for row in rows]
+
+
+def unclustered_lights(connection: Connection) -> list[LightPosition]:
+    """Solved lights that belong to no cluster yet."""
+    query = (
+        sa.select(
+            Subframe.id,
+            Subframe.ra,
+            Subframe.dec,
+            Subframe.width_deg,
+            Subframe.height_deg,
+            Subframe.object,
+        )
+        .outerjoin(ClusterMember, ClusterMember.subframe_id == Subframe.id)
+        .where(
+            Subframe.frame_type == "light",
+            Subframe.ra.is_not(None),
+            Subframe.width_deg.is_not(None),
+            ClusterMember.subframe_id.is_(None),
+        )
+        .order_by(Subframe.id)
+    )
+    return [LightPosition(*row) for row in connection.execute(query)]
+
+
+def create_cluster(connection: Connection, record: ClusterRecord) -> int:
+    values = {k: v for k, v in record.__dict__.items() if k != "id"}
+    return connection.execute(
+        sa.insert(Cluster).values(**values).returning(Cluster.id)
+    ).scalar_one()
+
+
+def add_members(connection: Connection, cluster_id: int, subframe_ids: Iterable[int]) -> None:
+    rows = [{"subframe_id": i, "cluster_id": cluster_id} for i in subframe_ids]
+    if rows:
+        statement = sa.dialects.postgresql.insert(ClusterMember).values(rows)
+        connection.execute(statement.on_conflict_do_nothing(index_elements=["subframe_id"]))
+
+
+def update_centre(connection: Connection, cluster_id: int, ra: float, dec: float) -> None:
+    connection.execute(
+        sa.update(Cluster)
+        .where(Cluster.id == cluster_id)
+        .values(ra=ra, dec=dec, updated_at=sa.func.now())
+    )
+
+
+def member_ids(connection: Connection, cluster_id: int) -> list[int]:
+    query = sa.select(ClusterMember.subframe_id).where(ClusterMember.cluster_id == cluster_id)
+    return list(connection.execute(query.order_by(ClusterMember.subframe_id)).scalars())
+
+
+def cluster_positions(connection: Connection, cluster_id: int) -> list[tuple[float, float]]:
+    """(ra, dec) of a cluster's members, to recompute its centre."""
+    query = (
+        sa.select(Subframe.ra, Subframe.dec)
+        .join(ClusterMember, ClusterMember.subframe_id == Subframe.id)
+        .where(ClusterMember.cluster_id == cluster_id)
+    )
+    return [(ra, dec) for ra, dec in connection.execute(query)]
+
+
+def cluster_summaries(
+    connection: Connection,
+    accepted_clause: sa.ColumnElement[bool] | None = None,
+    names: Sequence[str] | None = None,
+) -> list[ClusterSummary]:
+    """Every cluster with its frame count and accepted integration per filter.
+
+    ``accepted_clause`` says which lights count as accepted (grading may not have run).
+    """
+    accepted = accepted_clause if accepted_clause is not None else sa.true()
+    query = (
+        sa.select(
+            ClusterMember.cluster_id,
+            Subframe.filter,
+            sa.func.count(),
+            sa.func.count().filter(accepted),
+            sa.func.coalesce(sa.func.sum(Subframe.exposure).filter(accepted), 0.0),
+        )
+        .join(Subframe, Subframe.id == ClusterMember.subframe_id)
+        .group_by(ClusterMember.cluster_id, Subframe.filter)
+    )
+    per_cluster: dict[int, list[tuple[str | None, int, int, float]]] = {}
+    for cluster_id, filter_name, frames, accepted_frames, seconds in connection.execute(query):
+        per_cluster.setdefault(cluster_id, []).append(
+            (filter_name, frames, accepted_frames, seconds)
+        )
+    summaries = []
+    for record in list_clusters(connection):
+        if names and record.name not in names:
+            continue
+        rows = per_cluster.get(record.id, [])
+        summaries.append(
+            ClusterSummary(
+                cluster=record,
+                frames=sum(r[1] for r in rows),
+                accepted=sum(r[2] for r in rows),
+                integration_by_filter={(r[0] or "none"): float(r[3]) for r in rows if r[3]},
+            )
+        )
+    return summaries
