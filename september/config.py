@@ -93,6 +93,14 @@ class GradeConfig:
 
 
 @dataclass(frozen=True)
+class PlanConfig:
+    profile: str = "Default"  # Ekos equipment profile named in the scheduler list
+    capture_dir: str = "~/Pictures"  # FITSDirectory on the capture machine, + a night folder
+    frame_overhead: float = 10.0  # seconds per frame for download, dither and settling
+    temperature: float = -10.0  # camera set point in the sequence queue, degC
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -102,6 +110,7 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     grade: GradeConfig = field(default_factory=GradeConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     source: Path | None = None  # the file this was read from, if any
 
 
