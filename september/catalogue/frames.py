@@ -33,6 +33,7 @@ __all__ = [
     "failures",
     "find_by_path",
     "find_by_sha",
+    "known_file",
     "known_files",
     "listing",
     "maintain",
@@ -204,6 +205,16 @@ def find_by_path(connection: Connection, path: str) -> FrameRecord | None:
     row = connection.execute(sa.select(_FRAMES).where(_FRAMES.c.path == path)).mappings()
     found = row.first()
     return FrameRecord.from_row(found) if found else None
+
+
+def known_file(connection: Connection, path: str) -> KnownFile | None:
+    """Size and mtime the catalogue (or the failure record) holds for ``path``."""
+    for table, failed in ((_FRAMES, False), (_FAILURES, True)):
+        query = sa.select(table.c.size, table.c.mtime).where(table.c.path == path)
+        row = connection.execute(query).first()
+        if row is not None:
+            return KnownFile(size=row.size, mtime=row.mtime, failed=failed)
+    return None
 
 
 def known_files(connection: Connection, prefix: str = "") -> dict[str, KnownFile]:
