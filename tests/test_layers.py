@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "september"
-SCIENCE = ["image", "stars", "astrometry", "sky", "sim", "engine", "lucky", "package"]
+SCIENCE = ["image", "stars", "astrometry", "sky", "sim", "engine", "lucky", "package", "ekos"]
 FORBIDDEN_FOR_SCIENCE = (
     "september.catalogue",
     "september.services",

@@ -1,0 +1,1 @@
+"""KStars/Ekos file formats: scheduler lists (.esl) and capture sequence queues (.esq)."""
