@@ -98,6 +98,14 @@ class PlanConfig:
     capture_dir: str = "~/Pictures"  # FITSDirectory on the capture machine, + a night folder
     frame_overhead: float = 10.0  # seconds per frame for download, dither and settling
     temperature: float = -10.0  # camera set point in the sequence queue, degC
+    filter_labels: str = ""  # september filter -> Ekos wheel label, e.g. "Ha=H-alpha, L=Lum"
+
+
+@dataclass(frozen=True)
+class PixInsightConfig:
+    executable: Path | None = None  # PixInsight.sh (or a wrapper); None: looked up on PATH
+    script: Path | None = None  # September.js; None: pixinsight/ in september's source tree
+    timeout: float = 21600.0  # seconds before a headless run is stopped
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     grade: GradeConfig = field(default_factory=GradeConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
+    pixinsight: PixInsightConfig = field(default_factory=PixInsightConfig)
     source: Path | None = None  # the file this was read from, if any
 
 
@@ -120,6 +129,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SEPTEMBER_SHARE": ("paths", "share"),
     "SEPTEMBER_INDEX_DIR": ("paths", "index_dir"),
     "SEPTEMBER_WORKERS": ("ingest", "workers"),
+    "SEPTEMBER_PIXINSIGHT": ("pixinsight", "executable"),
 }
 
 
