@@ -47,3 +47,7 @@ class UnknownNameError(SeptemberError):
 
 class TargetsError(SeptemberError):
     """A targets file (what to image, mosaic layouts, desired integration) is invalid."""
+
+
+class ToolFailedError(SeptemberError):
+    """An external program ran but failed, timed out or left no usable result."""
