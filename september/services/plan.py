@@ -27,6 +27,7 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+from astropy.coordinates import EarthLocation
 from sqlalchemy.engine import Engine
 
 from september.catalogue.progress import LightFrame, camera_field_near, light_frames_near
@@ -50,6 +51,7 @@ __all__ = [
     "PanelTask",
     "Plan",
     "TargetProgress",
+    "filter_labels",
     "plan_nights",
     "target_progress",
     "write_plan",
@@ -169,7 +171,9 @@ def _with_field(target: Target, fov: tuple[float, float] | None) -> Target:
     return replace(target, mosaic=replace(target.mosaic, field=fov))
 
 
-def _progress(target: Target, fov: tuple[float, float] | None, frames: list[LightFrame]):
+def _progress(
+    target: Target, fov: tuple[float, float] | None, frames: list[LightFrame]
+) -> TargetProgress:
     panels = panels_for(target)
     index = assign_panels(
         target, np.array([f.ra for f in frames]), np.array([f.dec for f in frames]), fov
@@ -257,7 +261,7 @@ def _plan_night(
     progress: Sequence[TargetProgress],
     deficits: dict[tuple[str, str, str], float],
     config: Config,
-    location,
+    location: EarthLocation,
 ) -> NightPlan:
     night = observability.night_grid(evening, location)
     slot = night.step * 60.0  # seconds
@@ -381,14 +385,29 @@ def plan_nights(
     return Plan(progress=tuple(progress), nights=tuple(plans))
 
 
+def filter_labels(text: str) -> dict[str, str]:
+    """``"Ha=H-alpha, L=Lum"`` -> {"Ha": "H-alpha", "L": "Lum"} (keys made canonical)."""
+    labels = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, label = item.partition("=")
+        if not sep or not name.strip() or not label.strip():
+            raise TargetsError(
+                f'[plan] filter_labels: {item!r} is not name=label (e.g. "Ha=H-alpha")'
+            )
+        labels[canonical_filter(name.strip()) or name.strip()] = label.strip()
+    return labels
+
+
 def _sequence_queue(task: PanelTask, config: Config, capture_dir: str) -> sequence.SequenceQueue:
+    labels = filter_labels(config.plan.filter_labels)
     jobs = tuple(
         sequence.SequenceJob(
             exposure=e.exposure,
             count=e.count,
-            filter=e.filter,
+            filter=labels.get(e.filter, e.filter),
             frame_type="Light",
             temperature=config.plan.temperature,
+            enforce_temperature=True,
             target_name=task.job_name,
             fits_directory=capture_dir,
         )

@@ -50,7 +50,12 @@ Ha = 2
 """
 SHORT_PANELS = {"r1c1", "r2c3"}
 NIGHT = date(2026, 10, 15)
-CONFIG = config_from_mapping({"site": {"latitude": 51.5, "longitude": -0.1, "elevation": 50}})
+CONFIG = config_from_mapping(
+    {
+        "site": {"latitude": 51.5, "longitude": -0.1, "elevation": 50},
+        "plan": {"filter_labels": "H-alpha = Ha 7nm, L=Lum"},  # the wheel's own names
+    }
+)
 
 
 def _fill(url: str, *, rejected: bool = True) -> None:
@@ -165,7 +170,8 @@ def test_tasking_fills_exactly_the_missing_panels_and_filter(
         assert job.steps == ("Track", "Focus", "Align", "Guide")
         queue = read_sequence_queue(job.sequence, strict=True)
         (row,) = queue.jobs
-        assert (row.filter, row.frame_type, row.exposure) == ("Ha", "Light", 300)
+        assert (row.filter, row.frame_type, row.exposure) == ("Ha 7nm", "Light", 300)
+        assert row.temperature == -10 and row.enforce_temperature
         assert row.count == tasked[("M31", panel.name)].exposures[0].count
         assert row.fits_directory.endswith(NIGHT.isoformat())
 
