@@ -127,6 +127,14 @@ function makeEnvironment(options) {
    const failures = options.failures || {};  // process name -> true: executeGlobal fails
    let windowCount = 0;
 
+   // With options.persist, written files also go to disk (images as a one-line placeholder).
+   function persist(p, text) {
+      if (!options.persist)
+         return;
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, text);
+   }
+
    const File = {
       readTextFile(p) {
          if (files.has(p) && files.get(p).text !== undefined)
@@ -135,6 +143,7 @@ function makeEnvironment(options) {
       },
       writeTextFile(p, text) {
          files.set(p, { text: String(text) });
+         persist(p, String(text));
       },
       exists(p) {
          return files.has(p) || fs.existsSync(p);
@@ -144,6 +153,8 @@ function makeEnvironment(options) {
       },
       createDirectory(p) {
          dirs.add(p);
+         if (options.persist)
+            fs.mkdirSync(p, { recursive: true });
          return true;
       }
    };
@@ -181,6 +192,7 @@ function makeEnvironment(options) {
    ImageWindow.prototype.saveAs = function (p) {
       const rec = Object.assign({}, this.record, { keywords: this.keywords.slice(0) });
       files.set(p, { image: rec });
+      persist(p, "stand-in image\n");
       return true;
    };
    ImageWindow.prototype.forceClose = function () {
@@ -239,6 +251,7 @@ function makeEnvironment(options) {
 
    function writeImage(p, record) {
       files.set(p, { image: Object.assign({ keywords: [], width: 580, height: 440 }, record) });
+      persist(p, "stand-in image\n");
    }
 
    const ImageCalibration = processClass("ImageCalibration", function (p) {
