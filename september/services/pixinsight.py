@@ -245,3 +245,19 @@ def run_pixinsight(
         returncode=returncode,
         result=read_result(written),
     )
+
+
+def record_run(config: Config, run: PixInsightRun) -> int:
+    """Record a run in the catalogue (frames integrated, masters and images produced)."""
+    from september.catalogue.database import connect_engine
+    from september.catalogue.processing import record_run as store
+
+    engine = connect_engine(config)
+    with engine.begin() as connection:
+        return store(
+            connection,
+            run.manifest.data,
+            str(run.manifest.root),
+            run.result,
+            str(run.result_path),
+        )
