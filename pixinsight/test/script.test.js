@@ -290,3 +290,57 @@ test("the stand-ins refuse parameter names PixInsight does not define", function
    const CC = new env.globals.CosmeticCorrection;
    assert.throws(function () { CC.outputDirectory = "/x"; }, /no parameter 'outputDirectory'/);
 });
+
+// A copy of a package whose manifest is changed: frames linked, september.json rewritten.
+function variant(pkg, mutate) {
+   const dir = fs.mkdtempSync(path.join(WORK, "variant-"));
+   ["lights", "calibration"].forEach(function (name) {
+      fs.symlinkSync(path.join(pkg.path, name), path.join(dir, name));
+   });
+   const manifest = JSON.parse(JSON.stringify(pkg.manifest));
+   mutate(manifest);
+   fs.writeFileSync(path.join(dir, "september.json"), JSON.stringify(manifest));
+   return Object.assign({}, pkg, { path: dir, manifest: manifest, scenario: "variant" });
+}
+
+test("scaled darks use the bias; a package master is used as is; a missing flat is skipped",
+     function () {
+   const pkg = variant(loadPackages()[0], function (m) {
+      const lights = lightsOf(m);
+      const bias = m.frames.filter(function (f) { return f.frame_type === "bias"; })[0];
+      bias.master = true;
+      lights.forEach(function (l, i) {
+         l.calibration.dark_scaled = true;
+         l.calibration.bias = [bias.path];
+         if (i === 0)
+            delete l.calibration.flat;
+      });
+   });
+   const { env, result } = runScript(jobFor(pkg));
+   assert.equal(result.status, "success", result.error);
+   const lights = lightsOf(pkg.manifest);
+   const bias = result.masters.filter(function (m) { return m.kind === "bias"; });
+   assert.equal(bias.length, 1);
+   assert.equal(bias[0].integrated, false);
+   assert.equal(bias[0].path, path.join(pkg.path, lights[0].calibration.bias[0]));
+   let seen = 0;
+   env.runs.filter(function (r) { return r.name === "ImageCalibration"; }).forEach(function (run) {
+      const first = run.params.targetFrames[0][1].substring(pkg.path.length + 1);
+      if (first.indexOf("lights/") !== 0)
+         return;
+      assert.equal(run.params.masterBiasEnabled, true);
+      assert.equal(run.params.masterBiasPath, bias[0].path);
+      assert.equal(run.params.optimizeDarks, true);
+      assert.equal(run.params.calibrateDark, true);
+      run.params.targetFrames.forEach(function (row) {
+         seen += 1;
+         const isFirst = row[1] === path.join(pkg.path, lights[0].path);
+         assert.equal(run.params.masterFlatEnabled, !isFirst, row[1]);
+      });
+   });
+   assert.equal(seen, lights.length);
+   assert.ok(env.runs.every(function (r) {
+      return r.name !== "ImageIntegration" ||
+             r.params.images.every(function (row) { return row[1] !== bias[0].path; });
+   }), "the package master was integrated again");
+});

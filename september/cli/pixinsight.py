@@ -89,11 +89,6 @@ def run(
             steps=chosen,
             output_dir=output_dir,
         )
-    if record:
-        from september.services.pixinsight import record_run
-
-        run_id = record_run(config, outcome)  # type: ignore[arg-type]
-        console.print(f"recorded as processing run {run_id}")
     result = outcome.result
     for integration in result.get("integrations", []):
         click.echo(
@@ -105,6 +100,11 @@ def run(
     for warning in result.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     click.echo(f"result: {outcome.result_path}")
+    if record:
+        from september.services.pixinsight import record_run
+
+        run_id = record_run(config, outcome)  # type: ignore[arg-type]
+        console.print(f"recorded as processing run {run_id}")
     if not outcome.succeeded:
         raise ToolFailedError(
             f"the September script failed in PixInsight: {outcome.error}. "
