@@ -101,12 +101,14 @@ function integrateMaster(context, set, paths) {
 }
 
 function calibrateFlats(context, set, absolute) {
-   var helper = context.masters[set.darkFlat] || context.masters[set.bias] || null;
-   if (helper === null || !helper.path)
+   // flats lose their offset with the dark-flat master, else with the bias master
+   var darkFlat = masterPath(context, set.darkFlat);
+   var bias = darkFlat === null ? masterPath(context, set.bias) : null;
+   if (darkFlat === null && bias === null)
       return absolute;
    var outDir = Lib.joinPath(context.dirs.masters, "flats-" + set.id);
    ensureDirectory(outDir);
-   var masters = { bias: null, dark: helper.path, flat: null };
+   var masters = { bias: bias, dark: darkFlat, flat: null };
    var params = Lib.calibrationParameters(absolute, masters, false, outDir);
    var made = makeProcess(context.result, "ImageCalibration", params);
    runGlobal(made, "ImageCalibration of the flats " + set.id);
@@ -284,6 +286,8 @@ function measure(context, states) {
    }
 }
 
+// StarAlignment per filter, every filter onto the same reference: the best frame of the cluster,
+// so the per-filter integrations line up for the colour combination.
 function register(context, states) {
    var live = liveStates(states);
    if (live.length === 0)
@@ -297,19 +301,29 @@ function register(context, states) {
       path: best.light.path, file: best.path, weight: best.light.weight,
       fwhm: (best.light.quality || {}).fwhm === undefined ? null : best.light.quality.fwhm
    };
-   note("registering " + live.length + " frames on " + best.light.path);
-   ensureDirectory(context.dirs.registered);
-   var params = Lib.starAlignmentParameters(best.path, currentPaths(live),
-                                            context.dirs.registered);
-   var made = makeProcess(context.result, "StarAlignment", params);
-   runGlobal(made, "StarAlignment");
-   for (var k = 0; k < live.length; ++k) {
-      var out = outputColumn(made.process, k, "");
-      if (out === "") {
-         live[k].status = "registration-failed";
-      } else {
-         live[k].registered = out;
-         live[k].current = out;
+   var names = Lib.filters(context.manifest);
+   for (var f = 0; f < names.length; ++f) {
+      var chosen = [];
+      for (var j = 0; j < live.length; ++j)
+         if (live[j].filter === names[f])
+            chosen.push(live[j]);
+      if (chosen.length === 0)
+         continue;
+      note("registering " + chosen.length + " " + names[f] + " frames on " + best.light.path);
+      var outDir = Lib.joinPath(context.dirs.registered, Lib.safeName(names[f]));
+      ensureDirectory(outDir);
+      var params = Lib.starAlignmentParameters(best.path, currentPaths(chosen), outDir);
+      var made = makeProcess(context.result, "StarAlignment", params);
+      made.entry.filter = names[f];
+      runGlobal(made, "StarAlignment of " + names[f]);
+      for (var k = 0; k < chosen.length; ++k) {
+         var out = outputColumn(made.process, k, "");
+         if (out === "") {
+            chosen[k].status = "registration-failed";
+         } else {
+            chosen[k].registered = out;
+            chosen[k].current = out;
+         }
       }
    }
 }

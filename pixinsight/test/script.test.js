@@ -152,16 +152,24 @@ for (const pkg of loadPackages()) {
       assert.equal(ss[0].params.routine, env.globals.SubframeSelector.prototype.MeasureSubframes);
       assert.equal(ss[0].params.nonInteractive, true);
 
-      // StarAlignment: everything on the best frame
+      // StarAlignment: per filter, everything on the best frame of the cluster
       const sa = runs("StarAlignment");
-      assert.equal(sa.length, 1);
-      assert.equal(sa[0].params.targets.length, lights.length);
+      const filterCount = new Set(lights.map(function (l) { return l.filter; })).size;
+      assert.equal(sa.length, filterCount);
       const best = lights.slice().sort(function (a, b) {
          return (b.weight - a.weight) || (a.quality.fwhm - b.quality.fwhm);
       })[0];
-      assert.deepEqual(rawSources(env, pkg.path, sa[0].params.referenceImage), [best.path]);
+      const registered = [];
+      sa.forEach(function (run) {
+         assert.deepEqual(rawSources(env, pkg.path, run.params.referenceImage), [best.path]);
+         assert.equal(run.params.mode, env.globals.StarAlignment.prototype.RegisterMatch);
+         run.params.targets.forEach(function (row) {
+            assert.deepEqual(row.slice(0, 2), [true, true]);
+            registered.push(rawSources(env, pkg.path, row[2])[0]);
+         });
+      });
+      assert.deepEqual(sorted(registered), sorted(lights.map(function (l) { return l.path; })));
       assert.equal(result.reference.path, best.path);
-      assert.equal(sa[0].params.mode, env.globals.StarAlignment.prototype.RegisterMatch);
 
       // ImageIntegration per filter: all its lights, weighted by SEPWGHT, rejection by count
       const filters = Array.from(new Set(lights.map(function (l) { return l.filter; })));
@@ -241,7 +249,7 @@ test("a failing process still writes a result, marked failed, with what ran", fu
    const pkg = loadPackages()[0];
    const { env, result } = runScript(jobFor(pkg), { failures: { StarAlignment: true } });
    assert.equal(result.status, "failed");
-   assert.match(result.error, /StarAlignment failed/);
+   assert.match(result.error, /StarAlignment of L failed/);
    assert.ok(result.masters.length > 0);
    assert.equal(result.lights.length, lightsOf(pkg.manifest).length);
    assert.equal(result.integrations.length, 0);

@@ -85,7 +85,7 @@ def test_a_failure_inside_pixinsight_comes_back_as_a_failed_result(
         package, CONFIG, executable=fake_pixinsight, output_dir=tmp_path / "out"
     )
     assert not run.succeeded
-    assert "StarAlignment failed" in run.error
+    assert "StarAlignment of L failed" in run.error
     assert run.integrated_frames == []
     result = CliRunner().invoke(
         cli,
@@ -95,7 +95,7 @@ def test_a_failure_inside_pixinsight_comes_back_as_a_failed_result(
         ],
     )
     assert result.exit_code == 2, result.output
-    assert "the September script failed in PixInsight: StarAlignment failed" in result.output
+    assert "the September script failed in PixInsight: StarAlignment of L failed" in result.output
 
 
 def test_pixinsight_exiting_without_a_result_is_an_error_with_its_output(
