@@ -4,13 +4,16 @@ those two panels, in Ha only, for at least the missing integration."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from astropy.coordinates import SkyCoord
+from sqlalchemy.engine import make_url
 
 from september.config import Config, DatabaseConfig, SiteConfig
 from september.ekos.scheduler import read_scheduler_list
@@ -35,13 +38,21 @@ field = [1.9166667, 1.45]
 """
 
 
+def _database(admin_url: str, template: str) -> str:
+    """A fresh migrated database for the session (the per-test fixture is too short-lived)."""
+    name = f"september_plan_{uuid.uuid4().hex[:10]}"
+    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def mosaic_night(tmp_path_factory, postgres_admin_url: str, template_database: str):
     from september.catalogue.database import engine_for
     from september.services.grade import grade
     from september.services.ingest import find_frame_files, ingest
     from september.sim import read_truth, simulate
-    from tests.grading.conftest import _database
 
     root = tmp_path_factory.mktemp("mosaic")
     simulate(
