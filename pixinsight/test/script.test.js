@@ -95,8 +95,10 @@ for (const pkg of loadPackages()) {
             assert.ok(light, "flats calibrated that no light uses: " + targets.join());
             const helper = (light.calibration["dark-flat"] || []).length ?
                            light.calibration["dark-flat"] : light.calibration.bias;
-            assert.deepEqual(rawSources(env, pkg.path, run.params.masterDarkPath),
-                             sorted(helper));
+            const used = run.params.masterDarkEnabled ? run.params.masterDarkPath :
+                         run.params.masterBiasPath;
+            assert.equal(run.params.masterDarkEnabled && run.params.masterBiasEnabled, false);
+            assert.deepEqual(rawSources(env, pkg.path, used), sorted(helper));
             return;
          }
          lightRuns += 1;
