@@ -87,7 +87,7 @@ class GradeConfig:
     min_transparency: float = 0.7  # flux ratio to the best frames of the filter and rig, 0..1
     max_fwhm_arcsec: float = 0.0  # arcsec; 0 turns the absolute FWHM limit off
     max_eccentricity: float = 0.8  # median star eccentricity, 0 (round) .. 1
-    max_trailing: float = 0.3  # mean star ellipticity vector, 0 (round) .. 1 (lines)
+    max_trailing: float = 0.15  # mean star ellipticity vector, 0 (round) .. 1 (lines)
     max_off_target: float = 0.25  # distance from the target's centre, fraction of field radius
     match_radius_px: float = 2.0  # detections within this many pixels of a catalogue star match
 
@@ -99,6 +99,7 @@ class PlanConfig:
     frame_overhead: float = 10.0  # seconds per frame for download, dither and settling
     temperature: float = -10.0  # camera set point in the sequence queue, degC
     filter_labels: str = ""  # september filter -> Ekos wheel label, e.g. "Ha=H-alpha, L=Lum"
+    targets: Path | None = None  # targets file whose progress the night summary reports
 
 
 @dataclass(frozen=True)
