@@ -171,86 +171,8 @@ def simulated_packages(root: Path) -> list[dict[str, Any]]:
     return made
 
 
-def synthetic_packages(root: Path) -> list[dict[str, Any]]:
-    """Stand-in frames (not images) with the simulator's truth fields, for when it is absent."""
-    from types import SimpleNamespace
-
-    share = root / "share" / "synthetic"
-    frames: list[Any] = []
-
-    def add(path: str, frame_type: str, **fields: Any) -> Any:
-        values = {
-            "path": path,
-            "frame_type": frame_type,
-            "filter": None,
-            "exposure": 0.0,
-            "gain": 100,
-            "offset": 50,
-            "binning": 1,
-            "ccd_temp": -10.0,
-            "date_obs": "2026-11-20T22:00:00",
-            "width": 580,
-            "height": 440,
-            "object_header": None,
-            "object_true": None,
-            "panel": None,
-            "off_target": False,
-            "calibration": {},
-            "ra": None,
-            "dec": None,
-            "rotation": None,
-            "pixel_scale": None,
-            "seeing_fwhm_px": None,
-            "seeing_fwhm_arcsec": None,
-            "transparency": 1.0,
-        }
-        values.update(fields)
-        frame = SimpleNamespace(**values)
-        (share / path).parent.mkdir(parents=True, exist_ok=True)
-        (share / path).write_bytes(path.encode())
-        frames.append(frame)
-        return frame
-
-    for night, date in enumerate(("2026-11-19", "2026-11-20")):
-        bias = [add(f"{date}/Bias/bias_{i}.fits", "bias") for i in range(5)]
-        darks = [add(f"{date}/Dark/dark_300_{i}.fits", "dark", exposure=300.0) for i in range(5)]
-        for f_index, filt in enumerate(("L", "R", "G", "B")):
-            flats = [
-                add(f"{date}/Flat/{filt}/flat_{i}.fits", "flat", filter=filt, exposure=2.0)
-                for i in range(4)
-            ]
-            exposure = 300.0 if filt == "L" else 180.0
-            for i in range(6 if filt == "L" else 4):
-                add(
-                    f"{date}/Light/{filt}/M1_{filt}_{i}.fits",
-                    "light",
-                    filter=filt,
-                    exposure=exposure,
-                    object_header="M1",
-                    object_true="M1",
-                    ra=83.63 + 0.001 * i,
-                    dec=22.01,
-                    rotation=0.0,
-                    pixel_scale=11.8,
-                    seeing_fwhm_px=2.0 + 0.1 * ((i + f_index + night) % 5),
-                    seeing_fwhm_arcsec=24.0,
-                    transparency=1.0 - 0.05 * i,
-                    calibration={
-                        "bias": [b.path for b in bias],
-                        "dark": [d.path for d in darks],
-                        "flat": [f.path for f in flats],
-                    },
-                )
-    package = package_from_truth(share, frames, root / "synthetic", "synthetic-P1")
-    return [{"path": str(package), "source": "synthetic", "scenario": "synthetic"}]
-
-
 def build_packages(root: Path) -> list[dict[str, Any]]:
-    """Packages from the simulator, or synthetic ones while ``september.sim`` cannot simulate."""
-    try:
-        from september.sim import simulate  # noqa: F401
-    except ImportError:
-        return synthetic_packages(root)
+    """The test packages (see :func:`simulated_packages`)."""
     return simulated_packages(root)
 
 
