@@ -53,6 +53,7 @@ __all__ = [
     "TargetProgress",
     "filter_labels",
     "plan_nights",
+    "progress_markdown",
     "target_progress",
     "write_plan",
 ]
@@ -247,6 +248,24 @@ def target_progress(engine: Engine, targets: TargetsFile) -> list[TargetProgress
             frames = light_frames_near(connection, target.ra, target.dec, radius)
             results.append(_progress(target, fov, frames))
     return results
+
+
+def progress_markdown(progress: Sequence[TargetProgress]) -> str:
+    """Progress as a Markdown table (for the night summary): one row per panel and filter."""
+    lines = [
+        "| target | panel | filter | accepted h | desired h | done | rejected |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for tp in progress:
+        for pp in tp.panels:
+            for fp in pp.filters:
+                reasons = ", ".join(f"{r} x{n}" for r, n in fp.rejected_reasons.items())
+                lines.append(
+                    f"| {tp.target.name} | {pp.panel.name} | {fp.filter} | "
+                    f"{fp.accepted / 3600:.2f} | {fp.desired / 3600:.2f} | {fp.completion:.0%} | "
+                    f"{fp.rejected_frames}{f' ({reasons})' if reasons else ''} |"
+                )
+    return "\n".join(lines) + "\n"
 
 
 def _exposure(progress: TargetProgress, filter_name: str) -> float:

@@ -15,7 +15,12 @@ from september.catalogue.database import engine_for
 from september.config import config_from_mapping
 from september.ekos.scheduler import read_scheduler_list
 from september.ekos.sequence import read_sequence_queue
-from september.services.plan import plan_nights, target_progress, write_plan
+from september.services.plan import (
+    plan_nights,
+    progress_markdown,
+    target_progress,
+    write_plan,
+)
 from september.sky.targets import panels_for, parse_targets
 from tests.planning.planning_rows import insert_lights
 
@@ -127,6 +132,9 @@ def test_progress_per_panel_and_filter(database_url: str, targets) -> None:
         else:
             assert by_filter["Ha"].completion == 1.0
     assert m31.outside_frames == 0
+    table = progress_markdown(list(progress.values()))
+    row = "| M31 | r1c1 | Ha | 1.00 | 3.00 | 33% | 6 (transparency x4, unsolved: no-match x2) |"
+    assert row in table
     assert progress["M45"].completion == 1.0
     assert progress["Carina"].completion == 0.0
 
