@@ -354,3 +354,30 @@ test("scaled darks use the bias; a package master is used as is; a missing flat 
              r.params.images.every(function (row) { return row[1] !== bias[0].path; });
    }), "the package master was integrated again");
 });
+
+test("interactive: the dialog's folder and steps make the job", function () {
+   const pkg = loadPackages()[0];
+   const env = makeEnvironment({
+      jsArguments: [],
+      onDialog: function (dialog) {
+         dialog.folderEdit.text = pkg.path;
+         dialog.stepBoxes.forEach(function (box) {
+            box.checked = ["masters", "calibrate", "cosmetic"].indexOf(box.text) >= 0;
+         });
+         return true;
+      }
+   });
+   vm.runInContext(SOURCE, vm.createContext(env.globals), { filename: "September.js" });
+   const resultPath = path.join(pkg.path, "pixinsight", "september-result.json");
+   const result = JSON.parse(env.files.get(resultPath).text);
+   assert.equal(result.status, "success", result.error);
+   assert.deepEqual(Array.from(result.steps), ["masters", "calibrate", "cosmetic"]);
+   assert.deepEqual(Array.from(new Set(env.runs.map(function (r) { return r.name; }))).sort(),
+                    ["CosmeticCorrection", "ImageCalibration", "ImageIntegration"]);
+   assert.match(env.messages[0], /September finished: success/);
+
+   const cancelled = makeEnvironment({ jsArguments: [], onDialog: function () { return false; } });
+   vm.runInContext(SOURCE, vm.createContext(cancelled.globals), { filename: "September.js" });
+   assert.equal(cancelled.runs.length, 0);
+   assert.equal(cancelled.files.size, 0);
+});

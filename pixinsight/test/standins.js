@@ -304,7 +304,31 @@ function makeEnvironment(options) {
    const ChannelCombination = processClass("ChannelCombination", function () { return true; });
    const LRGBCombination = processClass("LRGBCombination", function () { return true; });
 
+   // Just enough of the PJSR user interface for the script's dialog: options.onDialog(dialog)
+   // plays the user (fills in the fields) and its return value is what execute() returns.
+   const messages = [];
+   function Control() {}
+   Control.prototype.adjustToContents = function () {};
+   function Dialog() {}
+   Dialog.prototype = new Control();
+   Dialog.prototype.execute = function () {
+      return options.onDialog ? options.onDialog(this) : false;
+   };
+   Dialog.prototype.ok = function () {};
+   Dialog.prototype.cancel = function () {};
+   function Widget(parent) { this.parent = parent; this.text = ""; this.checked = false; }
+   function Sizer() { this.items = []; }
+   Sizer.prototype.add = function (item) { this.items.push(item); };
+   Sizer.prototype.addStretch = function () {};
+   function GetDirectoryDialog() {}
+   GetDirectoryDialog.prototype.execute = function () { return false; };
+   function MessageBox(text, caption) { this.text = text; this.caption = caption; }
+   MessageBox.prototype.execute = function () { messages.push(this.text); return 1; };
+
    const globals = {
+      Dialog: Dialog, Label: Widget, Edit: Widget, PushButton: Widget, CheckBox: Widget,
+      HorizontalSizer: Sizer, VerticalSizer: Sizer, GetDirectoryDialog: GetDirectoryDialog,
+      MessageBox: MessageBox,
       File: File, console: console, FITSKeyword: FITSKeyword, ImageWindow: ImageWindow,
       ImageCalibration: ImageCalibration, CosmeticCorrection: CosmeticCorrection,
       SubframeSelector: SubframeSelector, StarAlignment: StarAlignment,
@@ -312,7 +336,7 @@ function makeEnvironment(options) {
       LRGBCombination: LRGBCombination, jsArguments: options.jsArguments || []
    };
    return { globals: globals, files: files, dirs: dirs, log: log, runs: runs, windows: windows,
-            known: KNOWN };
+            messages: messages, known: KNOWN };
 }
 
 // PJSR source -> plain JavaScript: #include inlined, #define as var, other directives dropped
