@@ -33,6 +33,9 @@ class LightFrame:
     date_obs: datetime | None
     accepted: bool
     reasons: tuple[str, ...]  # why it is not accepted; empty when accepted
+    width: int = 0  # pixels as read out (after binning)
+    height: int = 0
+    binning: int = 1
 
 
 def has_grades(connection: Connection) -> bool:
@@ -81,7 +84,8 @@ def light_frames_near(
     index, plus unsolved frames by their header pointing (so their rejections are reported)."""
     columns = (
         "id, path, filter, COALESCE(exposure, 0) AS exposure, date_obs, solve_status, "
-        f"solve_reason, {_grade_columns(connection)}"
+        "solve_reason, width, height, COALESCE(xbinning, 1) AS binning, "
+        f"{_grade_columns(connection)}"
     )
     sql = sa.text(
         f"SELECT ra, dec, {columns} FROM subframes "
@@ -108,6 +112,9 @@ def light_frames_near(
                 date_obs=row.date_obs,
                 accepted=accepted,
                 reasons=reasons,
+                width=int(row.width or 0),
+                height=int(row.height or 0),
+                binning=int(row.binning or 1),
             )
         )
     return frames

@@ -106,6 +106,8 @@ class TargetProgress:
     other_filter_frames: int = 0  # lights in a panel but in a filter the target does not want
     acceptance: dict[str, float] = field(default_factory=dict)  # filter -> accepted fraction
     typical_exposure: dict[str, float] = field(default_factory=dict)  # filter -> median s
+    frame_size: tuple[int, int] | None = None  # most common (width, height) read out, pixels
+    binning: int = 1  # most common binning of the target's frames
 
     @property
     def completion(self) -> float:
@@ -218,6 +220,8 @@ def _progress(
         for name, group in by_filter.items()
         if any(f.accepted and f.exposure > 0 for f in group)
     }
+    sizes = Counter((f.width, f.height, f.binning) for f in frames if f.width and f.height)
+    (width, height, binning), _ = sizes.most_common(1)[0] if sizes else ((0, 0, 1), 0)
     return TargetProgress(
         target=target,
         panels=tuple(panel_progress),
@@ -226,6 +230,8 @@ def _progress(
         other_filter_frames=other,
         acceptance=acceptance,
         typical_exposure=typical,
+        frame_size=(width, height) if width else None,
+        binning=binning,
     )
 
 
@@ -417,14 +423,22 @@ def filter_labels(text: str) -> dict[str, str]:
     return labels
 
 
-def _sequence_queue(task: PanelTask, config: Config, capture_dir: str) -> sequence.SequenceQueue:
+def _sequence_queue(
+    task: PanelTask, progress: TargetProgress | None, config: Config, capture_dir: str
+) -> sequence.SequenceQueue:
     labels = filter_labels(config.plan.filter_labels)
+    # The sensor as the target's frames were read out (the full frame, at their binning);
+    # without frames 0 x 0, which leaves the camera's current frame as it is.
+    width, height = progress.frame_size if progress and progress.frame_size else (0, 0)
+    binning = progress.binning if progress else 1
     jobs = tuple(
         sequence.SequenceJob(
             exposure=e.exposure,
             count=e.count,
             filter=labels.get(e.filter, e.filter),
             frame_type="Light",
+            binning=(binning, binning),
+            frame=(0, 0, width, height),
             temperature=config.plan.temperature,
             enforce_temperature=True,
             target_name=task.job_name,
@@ -473,6 +487,7 @@ def write_plan(plan: Plan, out_dir: str | Path, config: Config, fmt: str = "esl"
     if fmt not in ("esl", "csv", "json"):
         raise TargetsError(f"unknown tasking format {fmt!r}; use esl, csv or json")
     out_dir = Path(out_dir).expanduser().resolve()
+    by_target = {tp.target.name: tp for tp in plan.progress}
     written: list[Path] = []
     for night in plan.nights:
         folder = out_dir / night.date.isoformat()
@@ -485,9 +500,8 @@ def write_plan(plan: Plan, out_dir: str | Path, config: Config, fmt: str = "esl"
             jobs = []
             for task in night.tasks:
                 esq = folder / "sequences" / f"{task.job_name}.esq"
-                written.append(
-                    sequence.write_sequence_queue(_sequence_queue(task, config, capture), esq)
-                )
+                queue = _sequence_queue(task, by_target.get(task.target.name), config, capture)
+                written.append(sequence.write_sequence_queue(queue, esq))
                 jobs.append(
                     scheduler.SchedulerJob(
                         name=task.job_name,

@@ -180,6 +180,7 @@ def test_tasking_fills_exactly_the_missing_panels_and_filter(
         (row,) = queue.jobs
         assert (row.filter, row.frame_type, row.exposure) == ("Ha 7nm", "Light", 300)
         assert row.temperature == -10 and row.enforce_temperature
+        assert row.frame == (0, 0, 4656, 3520) and row.binning == (1, 1)  # as catalogued
         assert row.count == tasked[("M31", panel.name)].exposures[0].count
         assert row.fits_directory.endswith(NIGHT.isoformat())
 
