@@ -18,10 +18,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -29,6 +28,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from september.image.frames import fits_data_complete, is_frame_path
+from september.services.status import WatchStatus
 
 log = logging.getLogger("september.watch")
 
@@ -161,39 +161,6 @@ class _Handler(FileSystemEventHandler):
                 self.tracker.touch(Path(os.fsdecode(value)))
 
 
-@dataclass
-class WatchStatus:
-    """What the daemon reports in its heartbeat file (read by ``september status``)."""
-
-    share: str
-    observer: str
-    pid: int = field(default_factory=os.getpid)
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    heartbeat: str = ""
-    state: str = "starting"
-    candidates: int = 0
-    queue_length: int = 0
-    in_flight: int = 0
-    last_ingested_path: str | None = None
-    last_ingested_at: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def write(self, path: Path) -> None:
-        self.heartbeat = datetime.now(UTC).isoformat()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.__dict__, indent=2))
-        temporary.replace(path)
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    """The daemon's last heartbeat, or None when it never ran."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 @dataclass(frozen=True)
 class WatchOptions:
     settle: float = 5.0  # seconds a file's size and mtime must stay the same
@@ -203,6 +170,7 @@ class WatchOptions:
     batch_size: int = 16  # files handed to one ingest call
     tick: float = 0.5  # seconds between checks of the candidates
     heartbeat: float = 5.0  # seconds between status writes
+    max_backoff: float = 300.0  # seconds: longest wait after failed batches (database down...)
 
 
 class Watcher:
@@ -220,6 +188,8 @@ class Watcher:
         self.stop_event = threading.Event()
         self._worker: threading.Thread | None = None
         self._batch: list[Path] = []
+        self._backoff = 0.0  # seconds to wait before the next batch; doubles on each failure
+        self._not_before = 0.0  # monotonic time before which no batch starts
         self.status = WatchStatus(share=str(share), observer="")
 
     def install_signal_handlers(self) -> None:
@@ -273,7 +243,8 @@ class Watcher:
         room = self.options.queue_size - len(self.queue)
         if room > 0:
             self.queue.extend(self.tracker.release(room))
-        if self.queue and (self._worker is None or not self._worker.is_alive()):
+        idle = self._worker is None or not self._worker.is_alive()
+        if self.queue and idle and time.monotonic() >= self._not_before:
             size = min(self.options.batch_size, len(self.queue))
             self._batch = [self.queue.popleft() for _ in range(size)]
             self._worker = threading.Thread(target=self._ingest, args=(self._batch,), daemon=True)
@@ -283,10 +254,22 @@ class Watcher:
         try:
             counts = self.ingest_batch(batch)
         except Exception as err:  # the daemon must outlive any one batch; the error is logged
-            log.error(json.dumps({"event": "batch-failed", "files": len(batch), "error": str(err)}))
-            counts = {"errors": len(batch)}
-            for path in batch:
-                self.tracker.touch(path)  # try again later (e.g. the database was down)
+            self._backoff = min(self.options.max_backoff, max(1.0, self._backoff * 2))
+            self._not_before = time.monotonic() + self._backoff
+            log.error(
+                json.dumps(
+                    {
+                        "event": "batch-failed",
+                        "files": len(batch),
+                        "error": str(err),
+                        "retry_in_s": self._backoff,
+                    }
+                )
+            )
+            self.queue.extendleft(reversed(batch))  # try again after the backoff
+            self.status.counts["batch_errors"] = self.status.counts.get("batch_errors", 0) + 1
+            return
+        self._backoff = 0.0
         for key, value in counts.items():
             self.status.counts[key] = self.status.counts.get(key, 0) + value
         self.status.last_ingested_path = str(batch[-1])
