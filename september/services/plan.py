@@ -281,30 +281,29 @@ def _exposure(progress: TargetProgress, filter_name: str) -> float:
     return progress.typical_exposure.get(filter_name) or target.exposure_for(filter_name)
 
 
-def _plan_night(
-    evening: date,
+_Key = tuple[str, str]  # (target name, panel name)
+
+
+def _candidates(
+    night: observability.Night,
     progress: Sequence[TargetProgress],
     deficits: dict[tuple[str, str, str], float],
-    config: Config,
     location: EarthLocation,
-) -> NightPlan:
-    night = observability.night_grid(evening, location)
-    slot = night.step * 60.0  # seconds
-    free = np.ones(len(night.times), dtype=bool)
-    skipped: list[tuple[str, str]] = []
-    if not len(night.times):
-        labels = [p.panel.label for t in progress for p in t.panels]
-        return NightPlan(
-            evening, night, (), tuple((lbl, "no astronomical darkness") for lbl in labels)
-        )
+) -> tuple[list, dict[_Key, tuple[np.ndarray, np.ndarray]], list[tuple[str, str]]]:
+    """Panel/filter deficits that can be worked on tonight, with each panel's observable slots
+    and altitudes; panels never observable are returned as skipped with the reason."""
     items = []
-    windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    windows: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}
+    skipped: list[tuple[str, str]] = []
     order = {t.target.name: i for i, t in enumerate(progress)}
     for tp in progress:
         target = tp.target
         for pp in tp.panels:
             wanted = [f for f in pp.filters if deficits[(target.name, pp.panel.name, f.filter)] > 0]
             if not wanted:
+                continue
+            if not len(night.times):
+                skipped.append((pp.panel.label, "no astronomical darkness"))
                 continue
             ok = observability.observable(
                 pp.panel.ra,
@@ -314,20 +313,19 @@ def _plan_night(
                 target.min_altitude,
                 target.moon_separation,
             )
+            alt = observability.altitude(pp.panel.ra, pp.panel.dec, night, location)
             if not ok.any():
-                peak = observability.altitude(pp.panel.ra, pp.panel.dec, night, location).max()
                 why = (
-                    f"never above {target.min_altitude:g} deg in darkness (highest {peak:.0f} deg)"
-                    if peak < target.min_altitude
+                    f"never above {target.min_altitude:g} deg in darkness "
+                    f"(highest {alt.max():.0f} deg)"
+                    if alt.max() < target.min_altitude
                     else f"within {target.moon_separation:g} deg of the Moon whenever high enough"
                 )
                 skipped.append((pp.panel.label, why))
                 continue
-            alt = observability.altitude(pp.panel.ra, pp.panel.dec, night, location)
             windows[(target.name, pp.panel.name)] = (ok, alt)
             for rank, fp in enumerate(wanted):
-                key = (target.name, pp.panel.name, fp.filter)
-                remaining = deficits[key]
+                remaining = deficits[(target.name, pp.panel.name, fp.filter)]
                 completion = 1.0 - remaining / fp.desired if fp.desired else 1.0
                 sort_key = (
                     target.priority,
@@ -338,10 +336,25 @@ def _plan_night(
                     rank,
                 )
                 items.append((sort_key, tp, pp, fp))
+    return items, windows, skipped
+
+
+def _plan_night(
+    evening: date,
+    progress: Sequence[TargetProgress],
+    deficits: dict[tuple[str, str, str], float],
+    config: Config,
+    location: EarthLocation,
+) -> NightPlan:
+    """Share one night's free slots among the deficits, in order; updates ``deficits``."""
+    night = observability.night_grid(evening, location)
+    slot = night.step * 60.0  # seconds
+    free = np.ones(len(night.times), dtype=bool)
+    items, windows, skipped = _candidates(night, progress, deficits, location)
     items.sort(key=lambda item: item[0])
-    chosen: dict[tuple[str, str], list[ExposurePlan]] = defaultdict(list)
-    slots_used: Counter[tuple[str, str]] = Counter()
-    first_seen: dict[tuple[str, str], int] = {}
+    chosen: dict[_Key, list[ExposurePlan]] = defaultdict(list)
+    slots_used: Counter[_Key] = Counter()
+    first_seen: dict[_Key, int] = {}
     for number, (_, tp, pp, fp) in enumerate(items):
         target = tp.target
         key = (target.name, pp.panel.name, fp.filter)

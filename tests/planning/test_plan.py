@@ -251,3 +251,13 @@ def test_carry_over_fills_later_nights(database_url: str, targets) -> None:
     assert counts[0] > 0 and counts[1] > 0
     needed = 2 * int(np.ceil(7200 / (300 * (168 / 180))))
     assert sum(counts) <= needed
+
+
+def test_midsummer_night_without_darkness_gets_no_tasking(database_url: str, targets) -> None:
+    _fill(database_url)
+    progress = target_progress(engine_for(database_url), targets)
+    (night,) = plan_nights(CONFIG, progress, date(2026, 6, 21)).nights
+    assert night.tasks == () and night.night.hours == 0
+    skipped = dict(night.skipped)
+    assert skipped["M31 r1c1"] == "no astronomical darkness"
+    assert "M31 r1c2" not in skipped and "M45" not in skipped  # complete: nothing to skip
