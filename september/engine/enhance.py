@@ -25,6 +25,7 @@ auto-stretch) amplifies the noise at the sky level so the sky sits only a few si
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,11 +175,12 @@ def background_model(
     factor = max(1, tile // 32)
     bh, bw = -(-height // factor), -(-width // factor)
     padded = np.pad(channel, ((0, bh * factor - height), (0, bw * factor - width)), mode="edge")
-    weight = 1.0 - np.pad(mask, ((0, bh * factor - height), (0, bw * factor - width)), mode="edge")
-    weight = np.where(weight > 0.5, 1.0, 0.0).astype(np.float32)
-    wsum = weight.reshape(bh, factor, bw, factor).sum(axis=(1, 3))
-    vsum = (padded * weight).reshape(bh, factor, bw, factor).sum(axis=(1, 3))
-    binned = np.where(wsum > 0, vsum / np.maximum(wsum, 1), np.nan)
+    masked = np.pad(mask, ((0, bh * factor - height), (0, bw * factor - width)), mode="edge")
+    values = np.where(masked < 0.5, padded, np.nan).astype(np.float32)
+    values = values.reshape(bh, factor, bw, factor).swapaxes(1, 2).reshape(bh, bw, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # bins fully covered by stars: NaN
+        binned = np.nanmedian(values, axis=2)  # the median resists unmasked faint stars
     t = max(4, tile // factor)
     step = max(1, t // 2)
     window = np.outer(_hann(t), _hann(t))
