@@ -54,13 +54,15 @@ def simulate(
     compress: bool = False,
     calibration_frames: int | None = None,
     software: str | None = None,
+    overrides: dict[str, object] | None = None,
 ) -> SimulationResult:
     """Simulate a scenario into ``out_dir`` (frames as the capture software lays them out, plus
     ground truth under ``out_dir/truth``).
 
     ``frames`` is the number of light frames per night (default: the scenario's full night);
     ``calibration_frames`` the size of each calibration set (default: scales with ``frames``,
-    3..15). ``progress`` may be a callable ``(done, total)``.
+    3..15). ``progress`` may be a callable ``(done, total)``. ``overrides`` replaces fields of
+    the scenario (e.g. ``{"satellite_probability": 0.5, "cloudiness": (0.9,)}``).
     """
     from september.sim.calibration import assign_calibration
     from september.sim.expose import calibration_pixels, light_pixels, write_frame
@@ -86,6 +88,14 @@ def simulate(
         from dataclasses import replace
 
         spec = replace(spec, software=software)
+    if overrides:
+        from dataclasses import fields, replace
+
+        known = {f.name for f in fields(spec)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise SimulationError(f"unknown scenario field(s) {bad}; known: {sorted(known)}")
+        spec = replace(spec, **overrides)  # type: ignore[arg-type]
     per_night = spec.frames_per_night if frames is None else frames
     cal_count = calibration_frames or max(3, min(15, per_night // 4 if frames else 15))
     rig = make_rig(scale)

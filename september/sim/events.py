@@ -20,18 +20,22 @@ class CloudBank:
     depth: float  # fraction of light removed at the middle (thin ~0.3, thick ~0.95)
 
 
-def cloud_banks(rng: np.random.Generator, night_hours: float, cloudiness: float) -> list[CloudBank]:
-    """Cloud banks crossing during a night; ``cloudiness`` 0 (clear) .. 1 (mostly cloudy)."""
+def cloud_banks(
+    rng: np.random.Generator, session_hours: float, cloudiness: float
+) -> list[CloudBank]:
+    """Cloud banks crossing during an imaging session; ``cloudiness`` 0 (clear) .. 1 (mostly
+    cloudy). Bank lengths scale with the session, so even a short session sees its weather."""
     if cloudiness <= 0:
         return []
-    n = rng.poisson(1.0 + 5.0 * cloudiness)
+    n = rng.poisson(1.0 + 5.0 * cloudiness) + (1 if cloudiness >= 0.5 else 0)
+    span = max(session_hours, 0.25)
     banks = []
     for _ in range(n):
         thick = rng.uniform() < 0.3 + 0.5 * cloudiness
         banks.append(
             CloudBank(
-                start_h=float(rng.uniform(-0.3, night_hours)),
-                duration_h=float(rng.uniform(0.2, 0.6 + 1.5 * cloudiness)),
+                start_h=float(rng.uniform(-0.1 * span, span)),
+                duration_h=float(span * rng.uniform(0.08, 0.2 + 0.25 * cloudiness)),
                 depth=float(rng.uniform(0.8, 0.98) if thick else rng.uniform(0.25, 0.6)),
             )
         )
@@ -92,9 +96,9 @@ def cosmic_rays(
     return [(float(x), float(y), float(e)) for x, y, e in zip(xs, ys, es, strict=True)]
 
 
-def trail_vector(rng: np.random.Generator, scale_arcsec: float) -> tuple[float, float]:
-    """Star motion (px) during a trailed exposure (guiding lost or wind gust): 8-40 arcsec."""
-    length = rng.uniform(8.0, 40.0) / scale_arcsec
-    length = max(length, 2.5)
+def trail_vector(rng: np.random.Generator, fwhm_px: float) -> tuple[float, float]:
+    """Star motion (px) during a trailed exposure (guiding lost, wind gust): 2-6 FWHM long,
+    so a frame flagged as trailed visibly is."""
+    length = fwhm_px * rng.uniform(2.0, 6.0)
     angle = rng.uniform(0, 2 * np.pi)
     return float(length * math.cos(angle)), float(length * math.sin(angle))

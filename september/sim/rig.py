@@ -97,7 +97,6 @@ class Mount:
     dither_px: float = 12.0  # max dither offset, in full-scale pixels
     dither_every: int = 3  # frames between dithers
     guiding_rms_arcsec: float = 0.6
-    trail_probability: float = 0.02  # chance a frame is trailed (guiding lost)
 
 
 @dataclass(frozen=True)

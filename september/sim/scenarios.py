@@ -45,6 +45,7 @@ class Scenario:
     cloudiness: tuple[float, ...] = (0.0,)  # per night (cycled)
     panels: tuple[tuple[str, float, float], ...] = ()  # (id, east arcmin, north arcmin)
     satellite_probability: float = 0.06
+    trail_probability: float = 0.02  # guiding lost or a wind gust
     off_target_probability: float = 0.01
     wrong_object_probability: float = 0.02
     empty_object_probability: float = 0.01
@@ -178,8 +179,9 @@ def plan_lights(
     h, w = rig.shape
     scale = rig.pixel_scale
     base = np.random.default_rng(stable_seed(scenario.name, seed, night.index, "night"))
+    session_h = n_frames * (np.mean([scenario.exposure[f] for f in filters]) + 12.0) / 3600.0
     banks = events.cloud_banks(
-        base, 10.0, scenario.cloudiness[night.index % len(scenario.cloudiness)]
+        base, session_h, scenario.cloudiness[night.index % len(scenario.cloudiness)]
     )
     panels = scenario.panels or (("", 0.0, 0.0),)
     per_panel = [n_frames // len(panels) + (i < n_frames % len(panels)) for i in range(len(panels))]
@@ -230,13 +232,15 @@ def plan_lights(
             rotation = (night.rotation + (180.0 if side == "east" else 0.0)) % 360.0
             lp_angle = math.radians(200.0 - rotation)  # light dome to the south-south-west
             gradient = (lp * math.sin(lp_angle), lp * math.cos(lp_angle))
-            trailed = bool(rng.uniform() < rig.mount.trail_probability)
-            trail = events.trail_vector(rng, scale) if trailed else None
+            trailed = bool(rng.uniform() < scenario.trail_probability)
+            trail = events.trail_vector(rng, fwhm_px) if trailed else None
             segments, seg_truth = [], []
             satellite = bool(rng.uniform() < scenario.satellite_probability)
             if satellite:
-                # e- per pixel of streak: magnitude 5.5-8 crossing at ~0.33 deg/s
-                bright = f.zero_point_e * 10 ** (-0.4 * rng.uniform(5.5, 8.0)) * scale / 1200.0
+                # e- per pixel of streak: magnitude 3.5-6.5 crossing at ~0.33 deg/s, behind
+                # the same clouds as the stars
+                bright = f.zero_point_e * 10 ** (-0.4 * rng.uniform(3.5, 6.5)) * scale / 1200.0
+                bright *= extinction * trans
                 seg, coords = events.satellite(rng, (h, w), fwhm_px, bright)
                 segments.append(seg)
                 seg_truth.append(coords)

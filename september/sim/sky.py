@@ -24,7 +24,7 @@ STAR_DTYPE = np.dtype(
 
 def density_g17(b_deg: np.ndarray | float) -> np.ndarray | float:
     """Stars per square degree brighter than G = 17 at galactic latitude b (deg)."""
-    return 700.0 + 9000.0 * np.exp(-np.abs(b_deg) / 8.0)
+    return 700.0 + 5000.0 * np.exp(-np.abs(b_deg) / 8.0)
 
 
 def galactic_latitude(ra: float, dec: float) -> float:
