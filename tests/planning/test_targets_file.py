@@ -167,3 +167,38 @@ def test_frames_are_assigned_to_the_nearest_panel_within_half_a_field() -> None:
     dec.append(far.dec.deg)
     truth.append(-1)
     assert list(assign_panels(target, np.array(ra), np.array(dec))) == truth
+
+
+def test_layout_matches_the_simulators_mosaic_within_two_arcseconds() -> None:
+    """The simulator places its 3 x 2 M31 mosaic with tangent-plane offsets (an independent
+    implementation); september's spherical layout of the same grid agrees to 1.2"."""
+    from september.sim.night import offset_position
+    from september.sim.scenarios import SCENARIOS
+
+    spec = SCENARIOS["mosaic"]
+    target = _parse(
+        f"""
+        [[target]]
+        name = "M31"
+        ra = {spec.ra}
+        dec = {spec.dec}
+        desired_hours = {{ L = 1 }}
+        [target.mosaic]
+        rows = 3
+        cols = 2
+        overlap = 0.15
+        rotation = 35
+        field = [{115 / 60}, 1.45]
+        """
+    ).targets[0]
+    mine = panels_for(target)
+    theirs = [offset_position(spec.ra, spec.dec, e * 60, n * 60) for _, e, n in spec.panels]
+    index = assign_panels(
+        target, np.array([t[0] for t in theirs]), np.array([t[1] for t in theirs])
+    )
+    assert sorted(index) == list(range(6))
+    for (ra, dec), i in zip(theirs, index, strict=True):
+        offset = SkyCoord(ra, dec, unit="deg").separation(
+            SkyCoord(mine[i].ra, mine[i].dec, unit="deg")
+        )
+        assert offset.arcsec < 2.0
