@@ -32,7 +32,13 @@ def _date(value: str | None) -> date:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the tasking; one sub-folder per night.",
 )
-@click.option("--nights", type=click.IntRange(1, 30), default=1, show_default=True)
+@click.option(
+    "--nights",
+    type=click.IntRange(1, 30),
+    default=1,
+    show_default=True,
+    help="Nights to plan; what does not fit one night carries over to the next.",
+)
 @click.option("--date", "start", help="Evening of the first night, YYYY-MM-DD (default: today).")
 @click.option(
     "--format",
