@@ -117,9 +117,8 @@ def simulate(
                 .date()
                 .isoformat()
             )
-        night = plan_night(
-            rig, date, index, np.random.default_rng(stable_seed(spec.name, seed, index, "plan"))
-        )
+        rng = np.random.default_rng(stable_seed(spec.name, seed, index, "plan"))
+        night = plan_night(rig, date, index, rng, camera_angle=spec.camera_angle)
         shots = plan_lights(spec, rig, night, per_night, filters, seed)
         requests = plan_calibration(spec, night, filters, cal_count, library=index == 0)
         plans.append((night, shots, requests))

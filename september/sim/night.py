@@ -25,6 +25,15 @@ def hour_angle_deg(when: datetime, longitude: float, ra: float) -> float:
     return (gmst_deg(when) + longitude - ra + 180.0) % 360.0 - 180.0
 
 
+def transit_time(ra: float, longitude: float, evening: datetime) -> datetime:
+    """UTC of the meridian transit of ``ra`` nearest to local midnight after ``evening``."""
+    midnight = evening.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+        days=1, hours=-longitude / 15.0
+    )
+    ha = hour_angle_deg(midnight, longitude, ra)
+    return midnight - timedelta(hours=ha / 15.041)
+
+
 def altitude_deg(hour_angle: float, dec: float, latitude: float) -> float:
     """Altitude above the horizon (deg)."""
     h, d, p = map(math.radians, (hour_angle, dec, latitude))
@@ -51,12 +60,17 @@ class NightPlan:
     seeing_phases: tuple[float, float, float]
 
 
-def plan_night(rig: Rig, date: str, index: int, rng: np.random.Generator) -> NightPlan:
+def plan_night(
+    rig: Rig, date: str, index: int, rng: np.random.Generator, camera_angle: float | None = None
+) -> NightPlan:
     """Start time (evening, ~20:00 local mean time), camera rotation (re-mounted each night:
-    a few degrees of change) and the seeing character of the night."""
+    a few degrees of change; or set to ``camera_angle`` within 0.5 deg, as a mosaic planner
+    does) and the seeing character of the night."""
     evening = datetime.fromisoformat(date).replace(tzinfo=UTC)
     start = evening + timedelta(hours=20.0 - rig.site.longitude / 15.0)
     rotation = float((rng.normal(0, 4.0) + 15.0 * index) % 360.0)
+    if camera_angle is not None:
+        rotation = float((camera_angle + rng.normal(0, 0.5)) % 360.0)
     return NightPlan(
         index=index,
         date=date,

@@ -22,6 +22,7 @@ from september.sim.night import (
     offset_position,
     pier_side,
     seeing_arcsec,
+    transit_time,
 )
 from september.sim.render import Segment
 from september.sim.rig import FILTERS, Rig
@@ -46,6 +47,8 @@ class Scenario:
     panels: tuple[tuple[str, float, float], ...] = ()  # (id, east arcmin, north arcmin)
     satellite_probability: float = 0.06
     trail_probability: float = 0.02  # guiding lost or a wind gust
+    centre_on_meridian: bool = False  # start so that the session straddles the meridian (flip)
+    camera_angle: float | None = None  # fixed camera rotation (deg E of N), e.g. for a mosaic
     off_target_probability: float = 0.01
     wrong_object_probability: float = 0.02
     empty_object_probability: float = 0.01
@@ -56,11 +59,15 @@ class Scenario:
     temperature: float = -10.0
 
 
+MOSAIC_PA = 35.0  # M31's major axis; the mosaic's rows run along it
+
+
 def _mosaic_panels() -> tuple[tuple[str, float, float], ...]:
-    """2 x 3 panels of the ~115' x 87' field with ~15% overlap, laid along M31 (PA ~35 deg)."""
+    """2 x 3 panels of the ~115' x 87' field with ~15% overlap, the camera's y axis along M31's
+    major axis (PA 35 deg): (id, east arcmin, north arcmin) of each panel centre."""
     step_x, step_y = 115.0 * 0.85, 87.0 * 0.85
     panels = []
-    pa = math.radians(35.0)
+    pa = math.radians(MOSAIC_PA)
     for row in range(3):
         for col in range(2):
             u, v = (col - 0.5) * step_x, (row - 1) * step_y  # u across, v along the major axis
@@ -105,6 +112,8 @@ SCENARIOS: dict[str, Scenario] = {
             120,
             software="nina",
             panels=_mosaic_panels(),
+            centre_on_meridian=True,
+            camera_angle=MOSAIC_PA,
         ),
         Scenario(
             "cloudy-night",
@@ -189,6 +198,9 @@ def plan_lights(
     goto = {}
     shots: list[Shot] = []
     clock = night.start
+    if scenario.centre_on_meridian:
+        transit = transit_time(scenario.ra, rig.site.longitude, night.start)
+        clock = transit - timedelta(hours=session_h / 2)
     i = 0
     sensor_cm2 = cam.width * cam.height * (cam.pixel_um * 1e-4) ** 2
     for (panel, east, north), count in zip(panels, per_panel, strict=True):
