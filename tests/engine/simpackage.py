@@ -24,8 +24,14 @@ def _wcs_header(frame) -> str:
     return wcs.to_header().tostring(sep="\n")
 
 
-def package_from_sim(sim_dir: Path, *, with_wcs: bool = True) -> Path:
-    """Write ``september.json`` into ``sim_dir`` listing its clear lights and their calibration."""
+def package_from_sim(
+    sim_dir: Path,
+    *,
+    with_wcs: bool = True,
+    kinds: tuple[str, ...] = ("bias", "dark", "flat", "dark-flat"),
+) -> Path:
+    """Write ``september.json`` into ``sim_dir`` listing its clear lights and their calibration
+    (of the given ``kinds``)."""
     truth = read_truth(sim_dir)
     frames, used = [], set()
     lights = [
@@ -34,8 +40,9 @@ def package_from_sim(sim_dir: Path, *, with_wcs: bool = True) -> Path:
         if f.frame_type == "light" and not (f.cloudy or f.trailed or f.off_target)
     ]
     for f in lights:
-        for paths in f.calibration.values():
-            used.update(paths)
+        for kind, paths in f.calibration.items():
+            if kind in kinds:
+                used.update(paths)
     for f in truth.frames:
         if f.frame_type != "light" and f.path not in used:
             continue
@@ -59,7 +66,9 @@ def package_from_sim(sim_dir: Path, *, with_wcs: bool = True) -> Path:
         }
         if f.frame_type == "light":
             entry["quality"] = {"fwhm": f.seeing_fwhm_px, "transparency": f.transparency}
-            entry["calibration"] = {k: list(v) for k, v in f.calibration.items() if v}
+            entry["calibration"] = {
+                k: list(v) for k, v in f.calibration.items() if v and k in kinds
+            }
             if with_wcs:
                 entry["wcs"] = {"ra": f.ra, "dec": f.dec, "header": _wcs_header(f)}
         frames.append(entry)

@@ -1,0 +1,186 @@
+"""Deep-sky stacking: september's engine vs Siril and vs a ccdproc pipeline, on the same frames.
+
+Simulates one crab night (L lights with bias, darks and flats), then runs, one after the other:
+
+- september: ``september stack PACKAGE`` (masters, calibration, cosmetic correction, star
+  registration with Lanczos resampling, winsorized/linear-fit integration through memory-mapped
+  frames, enhancement and the 16-bit TIFF);
+- Siril: ``siril-cli`` with its stock ``Mono_Preprocessing.ssf`` (bias, flats, darks, calibration,
+  registration, ``stack r_pp_light rej 3 3 -norm=addscale``) on the same bias/dark/flat/light files;
+- ccdproc: ``ccdproc.combine`` for the masters, ``ccd_process`` for calibration, ``astroalign`` for
+  registration and ``Combiner`` (sigma clipping 3/3, average) for the integration.
+
+Each tool runs as its own process under ``/usr/bin/time`` (wall time, peak resident memory). The SNR
+of each linear result is measured the same way: the median over the same brightness range of stars
+of aperture flux / (sky noise * sqrt(aperture area)), with sep's background noise.
+
+Run: python bench/bench_stack.py [--scale full] [--frames 12] [--calibration 5] [--no-ccdproc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SIRIL_SCRIPT = Path("/usr/share/siril/scripts/Mono_Preprocessing.ssf")
+
+
+def _timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """Run ``command``; return (wall seconds, peak RSS in MB, CPU seconds user + system)."""
+    report = Path(tempfile.mktemp(suffix=".time"))
+    start = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-o", str(report), "-f", "%M %U %S", *command],
+        cwd=cwd, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    peak_kb, user, system = (float(v) for v in report.read_text().split()[-3:])
+    report.unlink()
+    if result.returncode != 0:
+        raise SystemExit(f"{command[0]} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return wall, peak_kb / 1024.0, user + system
+
+
+def _siril_tree(sim: Path, frames: dict[str, list[Path]], work: Path) -> None:
+    folders = {"biases": "bias", "darks": "dark", "flats": "flat", "lights": "light"}
+    for folder, kind in folders.items():
+        (work / folder).mkdir(parents=True)
+        for i, path in enumerate(frames[kind]):
+            os.symlink(sim / path, work / folder / f"{kind}_{i:04d}.fits")
+
+
+def _ccdproc_run(sim: Path, out: Path) -> None:
+    """The ccdproc pipeline (run in its own process by the benchmark)."""
+    import astroalign
+    import astropy.units as u
+    from ccdproc import CCDData, Combiner, ccd_process, combine
+
+    from september.sim import read_truth
+
+    truth = read_truth(sim)
+    lights = [f for f in truth.frames if f.frame_type == "light"]
+    calibration = lights[0].calibration
+
+    def read(path: str) -> CCDData:
+        return CCDData.read(sim / path, unit="adu")
+
+    clip = {"sigma_clip": True, "sigma_clip_low_thresh": 3, "sigma_clip_high_thresh": 3}
+    bias = combine([read(p) for p in calibration["bias"]], method="average", **clip)
+    dark = combine([read(p) for p in calibration["dark"]], method="average", **clip)
+    flats = [ccd_process(read(p), master_bias=bias) for p in calibration["flat"]]
+    flat = combine(flats, method="average", scale=lambda a: 1.0 / np.median(a), **clip)
+    calibrated = [
+        ccd_process(read(f.path), dark_frame=dark, master_flat=flat,
+                    exposure_key="EXPTIME", exposure_unit=u.s, dark_scale=False)
+        for f in lights
+    ]  # fmt: skip
+    reference = calibrated[0].data.astype(np.float32)
+    registered = [CCDData(reference, unit="adu")]
+    for frame in calibrated[1:]:
+        aligned, footprint = astroalign.register(frame.data.astype(np.float32), reference)
+        registered.append(CCDData(aligned, mask=footprint, unit="adu"))
+    combiner = Combiner(registered)
+    combiner.sigma_clipping(low_thresh=3, high_thresh=3, func=np.ma.median)
+    result = combiner.average_combine()
+    result.write(out, overwrite=True)
+
+
+def _snr(path: Path, ranks: tuple[int, int] = (20, 220)) -> tuple[float, int]:
+    """Median star SNR over a brightness-rank window, and how many stars were used."""
+    import sep
+    from astropy.io import fits
+
+    data = np.asarray(fits.getdata(path), np.float64).astype(np.float32)
+    data = np.where(np.isfinite(data), data, np.nanmedian(data)).astype(np.float32)
+    background = sep.Background(data)
+    sub = data - background.back()
+    sep.set_extract_pixstack(2_000_000)
+    objects = sep.extract(sub, 10.0, err=background.globalrms, minarea=5)
+    objects = objects[(objects["flag"] == 0)]
+    order = np.argsort(objects["flux"])[::-1][ranks[0] : ranks[1]]
+    radius = 4.0
+    flux, _, _ = sep.sum_circle(sub, objects["x"][order], objects["y"][order], radius)
+    snr = flux / (background.globalrms * np.sqrt(np.pi * radius**2))
+    return float(np.median(snr)), len(order)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["small", "full"], default="full")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--calibration", type=int, default=5)
+    parser.add_argument("--no-ccdproc", action="store_true")
+    parser.add_argument("--ccdproc-run", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ccdproc_run:
+        _ccdproc_run(Path(args.ccdproc_run[0]), Path(args.ccdproc_run[1]))
+        return
+    if not shutil.which("siril-cli"):
+        raise SystemExit("siril-cli is not installed: sudo apt-get install siril")
+
+    sys.path.insert(0, str(REPO))
+    from september.sim import read_truth, simulate
+    from tests.engine.simpackage import package_from_sim
+
+    with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
+        root = Path(tmp)
+        sim = root / "sim"
+        print(f"simulating {args.frames} {args.scale} lights + calibration ...", flush=True)
+        simulate("crab", sim, scale=args.scale, seed=7, nights=1, frames=args.frames,
+                 filters=("L",), calibration_frames=args.calibration)  # fmt: skip
+        package_from_sim(sim, kinds=("bias", "dark", "flat"))
+        truth = read_truth(sim)
+        lights = [f for f in truth.frames if f.frame_type == "light"]
+        frames = {"light": [f.path for f in lights]}
+        frames.update({k: lights[0].calibration[k] for k in ("bias", "dark", "flat")})
+        siril = root / "siril"
+        _siril_tree(sim, frames, siril)
+        print(f"{len(lights)} lights, {len(frames['bias'])} bias, {len(frames['dark'])} darks, "
+              f"{len(frames['flat'])} flats, {lights[0].width}x{lights[0].height} px")  # fmt: skip
+
+        runs: dict[str, tuple[list[str], Path]] = {
+            "september": (["september", "stack", str(sim), "--out", str(root / "september")],
+                          root / "september" / "master_L.fits"),
+            "siril": (["siril-cli", "-s", str(SIRIL_SCRIPT), "-d", str(siril)],
+                      siril / "result.fit"),
+        }  # fmt: skip
+        if not args.no_ccdproc:
+            target = root / "ccdproc.fits"
+            runs["ccdproc"] = ([sys.executable, __file__, "--ccdproc-run", str(sim), str(target)],
+                               target)  # fmt: skip
+        results: dict[str, tuple[float, float, float, Path]] = {}
+        for name, (command, product) in runs.items():
+            wall, peak, cpu = _timed(command, cwd=REPO)
+            results[name] = (wall, peak, cpu, product)
+            print(f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU, {peak:.0f} MB", flush=True)
+
+        print()
+        print("| tool | wall (s) | CPU (s) | peak memory (MB) | star SNR (median) | stars |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        snrs = {}
+        for name, (wall, peak, cpu, path) in results.items():
+            snr, count = _snr(path)
+            snrs[name] = snr
+            print(f"| {name} | {wall:.1f} | {cpu:.1f} | {peak:.0f} | {snr:.1f} | {count} |")
+        ours = results["september"]
+        for name, (wall, peak, cpu, _) in results.items():
+            if name == "september":
+                continue
+            print(f"september vs {name}: {wall / ours[0]:.2f}x faster (wall), "
+                  f"{cpu / ours[2]:.2f}x less CPU, {peak / ours[1]:.2f}x less memory, "
+                  f"SNR ratio {snrs['september'] / snrs[name]:.3f}")  # fmt: skip
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
