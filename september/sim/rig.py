@@ -118,13 +118,17 @@ class Rig:
     site: Site = field(default_factory=Site)
     binning: int = 1
     scale_name: str = "full"
-    min_fwhm_px: float = 0.0  # floor of the rendered FWHM (small scale keeps stars measurable)
+    psf_arcsec_per_px: float | None = None  # converts the PSF FWHM to pixels (None: pixel_scale)
 
     @property
     def pixel_scale(self) -> float:
         """Arcseconds per pixel."""
         um = self.camera.pixel_um * self.binning
         return ARCSEC_PER_RAD * um * 1e-3 / self.telescope.focal_length_mm
+
+    def fwhm_px(self, fwhm_arcsec: float) -> float:
+        """Rendered star FWHM in pixels for a PSF FWHM on the sky."""
+        return fwhm_arcsec / (self.psf_arcsec_per_px or self.pixel_scale)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -156,7 +160,9 @@ def make_rig(scale: str = "small") -> Rig:
         dark_current_e=full.dark_current_e * f * f,
         full_well_e=full.full_well_e * f * f,
     )
-    return Rig(camera=camera, scale_name="small", min_fwhm_px=1.6)
+    # Real 8x8 binning would squeeze stars into ~0.3 px; the small scale instead draws them as
+    # if sampled at 2"/px (FWHM ~2-3 px), so star measurement and seeing changes stay visible.
+    return Rig(camera=camera, scale_name="small", psf_arcsec_per_px=2.0)
 
 
 @functools.cache

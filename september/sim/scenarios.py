@@ -235,7 +235,7 @@ def plan_lights(
                 + rig.telescope.optics_blur_arcsec**2
                 + (2.355 * rig.mount.guiding_rms_arcsec) ** 2 / 4
             )
-            fwhm_px = math.hypot(fwhm_arcsec / scale, rig.min_fwhm_px)
+            fwhm_px = rig.fwhm_px(fwhm_arcsec)
             trans = events.transparency(banks, hours + exposure / 7200.0)
             extinction = 10 ** (-0.4 * f.extinction * air)
             sky_e = sky_rate(f.sky_mag, f.zero_point_e, scale**2) * exposure
@@ -290,6 +290,7 @@ def plan_lights(
                 header_dec=header_pos[1],
                 seeing_fwhm_px=fwhm_px,
                 seeing_fwhm_arcsec=fwhm_px * scale,
+                psf_fwhm_sky_arcsec=fwhm_arcsec,
                 airmass=air,
                 transparency=trans,
                 sky_level_e=sky_e,

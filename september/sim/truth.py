@@ -39,8 +39,10 @@ class FrameTruth:
     pixel_scale: float | None = None  # arcsec/px
     header_ra: float | None = None  # where the mount says it points
     header_dec: float | None = None
-    seeing_fwhm_px: float | None = None
-    seeing_fwhm_arcsec: float | None = None
+    seeing_fwhm_px: float | None = None  # star FWHM as rendered (what a measurement finds)
+    seeing_fwhm_arcsec: float | None = None  # the same in arcsec (seeing_fwhm_px * pixel_scale)
+    psf_fwhm_sky_arcsec: float | None = None  # seeing + optics + guiding on the sky; at small
+    # scale stars are drawn wider than this (see rig.make_rig)
     airmass: float | None = None
     transparency: float = 1.0
     sky_level_e: float | None = None  # mean sky electrons per pixel
