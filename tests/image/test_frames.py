@@ -155,7 +155,7 @@ def test_truncated_tiff(tmp_path: Path) -> None:
     raw = path.read_bytes()
     cut = tmp_path / "cut.tif"
     cut.write_bytes(raw[: len(raw) // 2])
-    assert _reason(cut) in {"truncated", "not-an-image"}
+    assert _reason(cut) == "truncated"
 
 
 def test_not_fits(tmp_path: Path) -> None:
