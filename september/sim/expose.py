@@ -48,6 +48,8 @@ def light_pixels(shot: Shot, rig: Rig) -> np.ndarray:
     mags = stars["mag"][inside] + f.colour_term * (stars["colour"][inside] - 0.8)
     flux = shot.star_scale * 10 ** (-0.4 * mags.astype(np.float64))
     nebula = NEBULAE.get(t.object_true or "")
+    continuum = f.zero_point_e / FILTERS["L"].zero_point_e
+    neb_factor = nebula.filter_factor(f.emission, continuum) if nebula else 0.0
     scene = Scene(
         shape=(h, w),
         exposure=t.exposure,
@@ -60,7 +62,7 @@ def light_pixels(shot: Shot, rig: Rig) -> np.ndarray:
         trail_px=tuple(t.trail_px) if t.trail_px else None,  # type: ignore[arg-type]
         response=response_map(rig, shot.night.index, t.filter or "L"),
         nebula=nebula,
-        nebula_scale=shot.star_scale / f.zero_point_e * f.emission * rig.pixel_scale**2,
+        nebula_scale=shot.star_scale / f.zero_point_e * rig.pixel_scale**2 * neb_factor,
         wcs=wcs,
         segments=shot.segments,
     )

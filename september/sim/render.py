@@ -152,7 +152,7 @@ def render_nebula(scene: Scene, block: int) -> np.ndarray:
     dxp, dyp = xs[None, :] - cx, ys[:, None] - cy
     xi = cd[0, 0] * dxp + cd[0, 1] * dyp  # arcmin towards East
     eta = cd[1, 0] * dxp + cd[1, 1] * dyp
-    coarse = neb.surface(xi.astype(np.float32), eta.astype(np.float32), 1.0) * scene.nebula_scale
+    coarse = neb.surface(xi.astype(np.float32), eta.astype(np.float32)) * scene.nebula_scale
     if block == 1:
         return coarse[:h, :w]
     return cv2.resize(coarse, (wc * block, hc * block), interpolation=cv2.INTER_LINEAR)[:h, :w]

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from september.sky.gaia import cone
 
@@ -106,7 +107,8 @@ def stars_in_cone(ra: float, dec: float, radius: float, epoch: float) -> np.ndar
 
 @dataclass(frozen=True)
 class Nebula:
-    """Extended emission: a sum of elliptical components in sky offsets from a centre."""
+    """Extended emission: elliptical components in sky offsets from a centre, optionally broken
+    into filaments by a fixed pattern (so stacks show structure, the same in every frame)."""
 
     name: str
     ra: float
@@ -114,10 +116,17 @@ class Nebula:
     components: tuple[tuple[float, float, float, float, float, float, float], ...]
     # each: (dx_arcmin east, dy_arcmin north, major_arcmin, minor_arcmin, pa_deg, surface
     #        brightness in e-/s/arcsec^2 through L, sersic-like sharpness)
-    line_boost: float = 1.0  # how much brighter in narrow-band emission filters (relative)
+    line_fraction: float = 0.5  # share of the L light in emission lines (H-alpha, OIII, SII)
+    texture: float = 0.0  # filament contrast (0: smooth)
+    texture_scale_arcmin: float = 1.0
 
-    def surface(self, xi: np.ndarray, eta: np.ndarray, emission: float) -> np.ndarray:
-        """Surface brightness (e-/s/arcsec^2) at tangent-plane offsets (arcmin E, arcmin N)."""
+    def filter_factor(self, emission: float, continuum: float) -> float:
+        """Brightness through a filter relative to L, from its line throughput ``emission`` and
+        its continuum throughput ``continuum`` (both relative to L)."""
+        return (1.0 - self.line_fraction) * continuum + self.line_fraction * emission
+
+    def surface(self, xi: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """L surface brightness (e-/s/arcsec^2) at tangent-plane offsets (arcmin E, arcmin N)."""
         out = np.zeros(np.broadcast(xi, eta).shape, np.float32)
         for dx, dy, major, minor, pa, level, sharp in self.components:
             p = np.radians(pa)
@@ -125,7 +134,43 @@ class Nebula:
             v = (xi - dx) * np.cos(p) - (eta - dy) * np.sin(p)
             r = np.sqrt((u / (major / 2)) ** 2 + (v / (minor / 2)) ** 2)
             out += (level * np.exp(-(r**sharp) * 1.7)).astype(np.float32)
-        return out * emission * self.line_boost
+        if self.texture > 0:
+            out *= self._filaments(xi, eta)
+        return out
+
+    def _filaments(self, xi: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """A fixed web of filaments (mean ~1): the zero crossings of a smooth random field laid
+        on the sky around the nebula, sampled bilinearly."""
+        web, half = _filament_grid(self.name, self.texture_scale_arcmin, self.extent_arcmin)
+        n = web.shape[0]
+        gx = (np.asarray(xi) + half) / (2 * half) * (n - 1)
+        gy = (np.asarray(eta) + half) / (2 * half) * (n - 1)
+        ridges = map_coordinates(web, [gy.ravel(), gx.ravel()], order=1, mode="wrap")
+        ridges = ridges.reshape(np.broadcast(xi, eta).shape)
+        return ((1.0 - self.texture) + self.texture * ridges).astype(np.float32)
+
+    @property
+    def extent_arcmin(self) -> float:
+        """Half-size of the region the nebula's light covers."""
+        return max(abs(c[0]) + abs(c[1]) + c[2] for c in self.components)
+
+
+@functools.lru_cache(maxsize=8)
+def _filament_grid(
+    name: str, scale_arcmin: float, extent_arcmin: float
+) -> tuple[np.ndarray, float]:
+    """(grid of ridge strength normalised to mean 1, half-size in arcmin) for a nebula."""
+    n = 512
+    half = extent_arcmin
+    rng = np.random.default_rng(_cell_seed(-1, sum(map(ord, name))))
+    px_per_arcmin = (n - 1) / (2 * half)
+    noise = rng.standard_normal((n, n))
+    field = gaussian_filter(noise, scale_arcmin * px_per_arcmin, mode="wrap")
+    field += 0.5 * gaussian_filter(noise[::-1], 0.4 * scale_arcmin * px_per_arcmin, mode="wrap")
+    field /= field.std()
+    ridges = 1.0 / (1.0 + (field / 0.25) ** 2)
+    ridges /= ridges.mean()
+    return ridges.astype(np.float32), half
 
 
 NEBULAE: dict[str, Nebula] = {
@@ -139,7 +184,9 @@ NEBULAE: dict[str, Nebula] = {
             (-0.8, 0.6, 2.0, 0.8, 110.0, 0.6, 1.2),
             (0.0, 0.0, 0.6, 0.6, 0.0, 1.5, 1.0),
         ),
-        line_boost=1.0,
+        line_fraction=0.85,
+        texture=0.7,
+        texture_scale_arcmin=0.4,
     ),
     "M31": Nebula(
         "M31",
@@ -152,7 +199,7 @@ NEBULAE: dict[str, Nebula] = {
             (-21.0, 34.0, 9.0, 6.0, 170.0, 0.4, 1.5),  # M110
             (6.0, -25.0, 3.0, 2.5, 0.0, 1.0, 1.5),  # M32
         ),
-        line_boost=0.2,
+        line_fraction=0.05,
     ),
 }
 
