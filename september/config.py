@@ -47,6 +47,7 @@ class IngestConfig:
     workers: int = 2
     solve_cpulimit: float = 30.0  # seconds of CPU per frame for solve-field
     max_stars_for_solve: int = 300  # brightest detections handed to solve-field
+    db_retry_seconds: float = 300.0  # how long to wait for a lost database before giving up
 
 
 @dataclass(frozen=True)

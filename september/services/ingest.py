@@ -6,19 +6,24 @@ reading, star measurement and plate solving, then one transaction that writes th
 idempotent and safe to run from several ingesters at once (content identity is the sha256
 unique key), so a watch daemon can call it directly. Files that cannot be catalogued are recorded
 in ``ingest_failures`` with a reason and skipped until their size or mtime changes.
+
+Each database step of a file is one transaction; when the connection to the database is lost
+(PostgreSQL restarting, the server rebooting) the step is retried with exponential backoff for
+up to ``db_retry_seconds`` before the run gives up with a :class:`DatabaseError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,9 +43,14 @@ __all__ = [
     "sha256_file",
 ]
 
+log = logging.getLogger("september.ingest")
+
 HASH_CHUNK = 1 << 20  # bytes read at a time while hashing
 STARS_KEPT = 200  # brightest detections stored per frame (x, y, flux, fwhm as float32)
 DUPLICATE = "duplicate"  # failure reason of a second copy of already catalogued content
+RETRY_FIRST_WAIT = 0.5  # seconds before the first retry after a lost connection; then doubled
+RETRY_LONGEST_WAIT = 30.0  # seconds: the longest single wait between retries
+CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
 
 # Outcome statuses of one file.
 INGESTED = "ingested"  # new row written
@@ -58,6 +68,7 @@ class IngestOptions:
     cpulimit: float = 30.0  # CPU seconds per solve
     index_dir: str | None = None
     max_stars: int = 300  # brightest detections handed to solve-field
+    db_retry_seconds: float = 300.0  # total wait for a lost database before giving up
 
     @classmethod
     def from_config(cls, config: Config) -> IngestOptions:
@@ -66,6 +77,7 @@ class IngestOptions:
             cpulimit=config.ingest.solve_cpulimit,
             index_dir=str(config.paths.index_dir) if config.paths.index_dir else None,
             max_stars=config.ingest.max_stars_for_solve,
+            db_retry_seconds=config.ingest.db_retry_seconds,
         )
 
 
@@ -176,8 +188,8 @@ def sha256_file(path: str) -> str:
 def ingest_file(path: str, options: IngestOptions) -> FileOutcome:
     """Catalogue one file; never raises for a bad file (the failure is recorded instead).
 
-    Raises only when the run itself cannot go on: the database is unreachable, or a needed tool
-    (solve-field) is missing.
+    Raises only when the run itself cannot go on: the database stays unreachable for longer
+    than ``options.db_retry_seconds``, or a needed tool (solve-field) is missing.
     """
     start = time.perf_counter()
     engine = engine_for(options.database_url)
@@ -193,8 +205,12 @@ def ingest_file(path: str, options: IngestOptions) -> FileOutcome:
     except Exception as err:  # the record-and-continue boundary of the ingest loop
         reason = getattr(err, "reason", None) or type(err).__name__
         message = str(err) or type(err).__name__
-        with engine.begin() as connection:
-            frames.record_failure(connection, path, size, mtime, reason, message)
+
+        def record() -> None:
+            with engine.begin() as connection:
+                frames.record_failure(connection, path, size, mtime, reason, message)
+
+        _retrying(record, options, f"recording the failure of {path}")
         outcome = FileOutcome(path, FAILED, reason, message)
     return _timed(outcome, start)
 
@@ -206,19 +222,34 @@ def _timed(outcome: FileOutcome, start: float) -> FileOutcome:
 def _catalogue(
     path: str, size: int, mtime: float, options: IngestOptions, engine: sa.Engine
 ) -> FileOutcome:
-    with engine.connect() as connection:
-        known = frames.known_file(connection, path)
+
+    def look_up() -> frames.KnownFile | None:
+        with engine.connect() as connection:
+            return frames.known_file(connection, path)
+
+    known = _retrying(look_up, options, f"looking up {path}")
     if known is not None and known.size == size and known.mtime == mtime:
         return FileOutcome(path, UNCHANGED)
     sha = sha256_file(path)
-    with engine.begin() as connection:
-        existing = frames.find_by_sha(connection, sha)
-        if existing is not None:
+
+    def relocate_known_content() -> FileOutcome | None:
+        with engine.begin() as connection:
+            existing = frames.find_by_sha(connection, sha)
+            if existing is None:
+                return None
             return _relocate(connection, existing, path, size, mtime, sha)
+
+    relocated = _retrying(relocate_known_content, options, f"looking up the content of {path}")
+    if relocated is not None:
+        return relocated
     values = _analyse(path, options)
     values.update(path=path, size=size, mtime=mtime, sha256=sha)
-    with engine.begin() as connection:
-        result = frames.upsert_frame(connection, values)
+
+    def write() -> frames.UpsertResult:
+        with engine.begin() as connection:
+            return frames.upsert_frame(connection, values)
+
+    result = _retrying(write, options, f"writing the row of {path}")
     return FileOutcome(
         path,
         INGESTED if result.inserted else KNOWN,
@@ -226,6 +257,44 @@ def _catalogue(
         solve_status=values["solve_status"],
         solve_reason=values.get("solve_reason"),
     )
+
+
+_T = TypeVar("_T")
+
+
+def _connection_lost(err: sa.exc.DBAPIError) -> bool:
+    """True when ``err`` means the database went away (worth waiting for), not a bad query."""
+    if err.connection_invalidated:
+        return True
+    state = getattr(err.orig, "sqlstate", None)
+    return state is None or state.startswith("08") or state in CONNECTION_LOST_STATES
+
+
+def _retrying(action: Callable[[], _T], options: IngestOptions, what: str) -> _T:
+    """Run one database step (a whole transaction); while the connection is lost, wait with
+    exponential backoff and run it again, for up to ``options.db_retry_seconds`` in total."""
+    deadline = time.monotonic() + options.db_retry_seconds
+    wait, attempt = RETRY_FIRST_WAIT, 0
+    while True:
+        try:
+            return action()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+            if not _connection_lost(err):
+                raise
+            left = deadline - time.monotonic()
+            cause = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else err
+            if left <= 0:
+                raise DatabaseError(
+                    f"lost the catalogue database while {what}, and it did not come back "
+                    f"within {options.db_retry_seconds:g} s ({cause}). Check that PostgreSQL "
+                    "is running (`september status`), then run again: finished files are kept."
+                ) from err
+            attempt += 1
+            pause = min(wait, left)
+            message = "database unavailable while %s (%s); retry %d in %.1f s"
+            log.warning(message, what, cause, attempt, pause)
+            time.sleep(pause)
+            wait = min(wait * 2, RETRY_LONGEST_WAIT)
 
 
 def _relocate(
@@ -392,9 +461,13 @@ def _json_safe(extras: dict[str, Any]) -> dict[str, Any]:
 def _pending(files: list[str], options: IngestOptions) -> Iterator[str]:
     """Files whose path+size+mtime the catalogue does not already know (a cheap pre-filter)."""
     engine = engine_for(options.database_url)
-    with engine.connect() as connection:
-        prefix = os.path.commonpath(files) if files else ""
-        known = frames.known_files(connection, prefix)
+    prefix = os.path.commonpath(files) if files else ""
+
+    def look_up() -> dict[str, frames.KnownFile]:
+        with engine.connect() as connection:
+            return frames.known_files(connection, prefix)
+
+    known = _retrying(look_up, options, "listing the catalogued files")
     for path in files:
         entry = known.get(path)
         if entry is not None:
@@ -418,8 +491,9 @@ def ingest(
 ) -> IngestSummary:
     """Catalogue every frame under ``paths`` with ``workers`` processes; return the counts.
 
-    The run goes on past bad files (recorded with a reason). It stops only when the database
-    is unreachable or solve-field is missing.
+    The run goes on past bad files (recorded with a reason) and waits for a lost database. It
+    stops only when the database stays unreachable for ``db_retry_seconds`` or solve-field is
+    missing.
     """
     options = options or IngestOptions.from_config(config)
     workers = max(1, workers or config.ingest.workers)
