@@ -134,7 +134,7 @@ SCENARIOS: dict[str, Scenario] = {
             22.0145,
             ("2026-12-12", "2026-12-14"),
             ("L", "R"),
-            LRGB_EXPOSURE,
+            {**LRGB_EXPOSURE, "R": 180.0},  # two light exposures: two sets of right darks
             20,
             decoys=True,
             off_target_probability=0.0,

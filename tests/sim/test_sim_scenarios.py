@@ -95,7 +95,7 @@ def test_mosaic_panels_overlap_and_flip(mosaic: SimulationResult) -> None:
 
 
 def test_calibration_library_decoys(tmp_path: Path) -> None:
-    result = simulate("calibration-library", tmp_path, seed=4, frames=3, calibration_frames=3)
+    result = simulate("calibration-library", tmp_path, seed=4, frames=6, calibration_frames=3)
     truth = read_truth(tmp_path)
     decoys = [f for f in truth.frames if f.decoy]
     reasons = {f.decoy_reason for f in decoys}
@@ -103,6 +103,10 @@ def test_calibration_library_decoys(tmp_path: Path) -> None:
     used = {p for light in truth.lights for paths in light.calibration.values() for p in paths}
     assert used.isdisjoint(f.path for f in decoys)
     assert {f.path for f in truth.frames if f.frame_type != "light" and not f.decoy} <= used
+    right_darks = {
+        (f.exposure, f.gain, f.ccd_temp < -9) for f in truth.of_type("dark") if not f.decoy
+    }
+    assert right_darks == {(120.0, 100, True), (180.0, 100, True)}
     nights = {f.night for f in truth.lights}
     assert len(nights) == 2
     for light in truth.lights:
