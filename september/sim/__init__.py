@@ -175,6 +175,17 @@ def simulate(
 
     total = len(jobs)
     report = progress if callable(progress) else None
+    bar = None
+    if progress is True:
+        from rich.progress import Progress
+
+        bar = Progress()
+        task = bar.add_task(f"simulating {spec.name}", total=total)
+        bar.start()
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+
     for done, (kind, item, extra) in enumerate(jobs, start=1):
         if kind == "light":
             data = light_pixels(item, rig)  # type: ignore[arg-type]
@@ -187,6 +198,8 @@ def simulate(
         write_frame(out, frame, rig, data, compress)
         if report:
             report(done, total)
+    if bar is not None:
+        bar.stop()
 
     result = SimulationResult(
         out_dir=out, scenario=spec.name, scale=scale, seed=seed, frames=all_frames

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,14 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     a = simulate("crab", tmp_path / "a", scale="small", seed=3, nights=1, frames=3, filters=("L",))
     b = simulate("crab", tmp_path / "b", scale="small", seed=3, nights=1, frames=3, filters=("L",))
     assert _hashes(a.out_dir) == _hashes(b.out_dir)
+    # another process with another hash seed writes the same bytes
+    script = (
+        "import sys; from september.sim import simulate; "
+        "simulate('crab', sys.argv[1], scale='small', seed=3, nights=1, frames=3, filters=('L',))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "d")], check=True, env=env)
+    assert _hashes(tmp_path / "d") == _hashes(a.out_dir)
     c = simulate("crab", tmp_path / "c", scale="small", seed=4, nights=1, frames=3, filters=("L",))
     first = a.lights[0].path
     assert (a.out_dir / first).read_bytes() != (c.out_dir / c.lights[0].path).read_bytes()
