@@ -81,3 +81,30 @@ def database_url(postgres_admin_url: str, template_database: str) -> Iterator[st
     engine_for(url.render_as_string(hide_password=False)).dispose()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def new_database(postgres_admin_url: str, template_database: str) -> Iterator:
+    """A factory of fresh migrated databases for module- or session-scoped fixtures.
+
+    ``url = new_database("mosaic")`` returns a SQLAlchemy URL; every database made is dropped at
+    the end of the session.
+    """
+    admin = _libpq(postgres_admin_url)
+    made: list[str] = []
+
+    def make(label: str = "db") -> str:
+        name = f"september_{label}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        made.append(name)
+        return make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    from september.catalogue.database import engine_for
+
+    for name in made:
+        url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+        engine_for(url).dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -215,3 +215,44 @@ def cluster_summaries(
             )
         )
     return summaries
+
+
+def effective_grade() -> sa.ColumnElement[str | None]:
+    """A frame's grade as the user sees it: the manual override wins over the computed grade."""
+    return sa.func.coalesce(Subframe.grade_override, Subframe.grade)
+
+
+def accepted_clause() -> sa.ColumnElement[bool]:
+    return effective_grade() == "accepted"
+
+
+def cluster_lights(connection: Connection, cluster_ids: Sequence[int]) -> list[dict]:
+    """Every column of the member lights of ``cluster_ids``, plus ``cluster_id`` and
+    ``effective_grade``, as plain dictionaries (ordered by cluster and date)."""
+    query = (
+        sa.select(
+            Subframe.__table__,
+            ClusterMember.cluster_id,
+            effective_grade().label("effective_grade"),
+        )
+        .join(ClusterMember, ClusterMember.subframe_id == Subframe.id)
+        .where(ClusterMember.cluster_id.in_(list(cluster_ids)), Subframe.frame_type == "light")
+        .order_by(ClusterMember.cluster_id, Subframe.date_obs, Subframe.id)
+    )
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def calibration_library(connection: Connection) -> list[dict]:
+    """Every catalogued calibration frame, as plain dictionaries."""
+    query = sa.select(Subframe.__table__).where(Subframe.frame_type != "light")
+    return [dict(row) for row in connection.execute(query.order_by(Subframe.path)).mappings()]
+
+
+def clusters_near(
+    connection: Connection, ra: float, dec: float, radius: float
+) -> list[ClusterRecord]:
+    """Clusters whose centre is within ``radius`` degrees (Q3C)."""
+    query = sa.select(*_CLUSTER_COLUMNS).where(
+        sa.func.q3c_radial_query(Cluster.ra, Cluster.dec, ra, dec, radius)
+    )
+    return [ClusterRecord(*row) for row in connection.execute(query.order_by(Cluster.name))]
