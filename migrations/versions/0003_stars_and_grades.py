@@ -21,7 +21,7 @@ GRADE_METRICS = (
     "limiting_mag",
     "catalogue_fraction",
     "snr_weight",
-    "trailing",
+    "trail_score",
     "background_gradient",
     "off_target_deg",
 )

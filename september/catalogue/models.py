@@ -98,7 +98,7 @@ class Subframe(Base):
     limiting_mag: Mapped[float | None] = mapped_column(_FLOAT)  # 5-sigma point source, mag
     catalogue_fraction: Mapped[float | None] = mapped_column(_FLOAT)  # 0..1
     snr_weight: Mapped[float | None] = mapped_column(_FLOAT)  # SNR^2 of a G = 15 star
-    trailing: Mapped[float | None] = mapped_column(_FLOAT)  # mean ellipticity vector, 0..1
+    trail_score: Mapped[float | None] = mapped_column(_FLOAT)  # mean ellipticity vector, 0..1
     background_gradient: Mapped[float | None] = mapped_column(_FLOAT)  # ADU across the frame
     off_target_deg: Mapped[float | None] = mapped_column(_FLOAT)  # solved centre to target, deg
     matched_stars: Mapped[int | None] = mapped_column(sa.Integer)  # catalogue matches

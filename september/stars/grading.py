@@ -40,6 +40,8 @@ GROUP_RULES: tuple[tuple[str, int], ...] = (
 
 MAD_TO_SIGMA = 1.4826
 MIN_AIRMASS_SPAN = 0.15  # below this, no extinction slope is fitted
+CLEAR_BAND = 0.1  # mag below the reference still counted as clear sky (the fit's inliers)
+FIT_ITERATIONS = 5
 MIN_FIT_FRAMES = 6  # frames needed to fit the extinction slope of a rig
 CORE_NEIGHBOURS = 2  # frames with this many neighbours nearby define where a target is
 
@@ -120,21 +122,30 @@ def grade_frames(m: FrameMetrics, config: GradeConfig) -> list[list[str]]:
 
 
 def _reference_curve(zp: np.ndarray, air: np.ndarray) -> np.ndarray:
-    """Zero point of the best frames as a function of airmass: an upper-quantile line."""
+    """Zero point of clear frames as a function of airmass.
+
+    Starting from the upper ``REFERENCE_QUANTILE`` of the zero points, frames within
+    ``CLEAR_BAND`` mag of the reference count as clear; a straight line (the extinction) is
+    fitted to them and the selection repeated. Clouds only ever dim, so they fall out of the
+    band and do not bend the line. Too few clear frames or too small an airmass range: a
+    constant reference.
+    """
     good = np.isfinite(zp) & np.isfinite(air)
-    if good.sum() < MIN_FIT_FRAMES or np.ptp(air[good]) < MIN_AIRMASS_SPAN:
+    if not good.any():
         values = zp[np.isfinite(zp)]
         level = np.quantile(values, REFERENCE_QUANTILE) if values.size else np.nan
         return np.full(zp.shape, level)
-    from sklearn.linear_model import QuantileRegressor
-
-    model = QuantileRegressor(quantile=REFERENCE_QUANTILE, alpha=0.0, solver="highs")
-    model.fit(air[good, None], zp[good])
-    slope = float(np.clip(model.coef_[0], -1.0, 0.0))  # extinction only ever dims
     centre = float(np.median(air[good]))
-    level = float(np.quantile(zp[good] - slope * (air[good] - centre), REFERENCE_QUANTILE))
-    filled = np.where(np.isfinite(air), air, centre)
-    return level + slope * (filled - centre)
+    x = np.where(np.isfinite(air), air, centre) - centre
+    slope = 0.0
+    level = float(np.quantile(zp[good], REFERENCE_QUANTILE))
+    for _ in range(FIT_ITERATIONS):
+        clear = good & (zp - (level + slope * x) > -CLEAR_BAND)
+        if clear.sum() >= MIN_FIT_FRAMES and np.ptp(x[clear]) >= MIN_AIRMASS_SPAN:
+            slope = float(np.clip(np.polyfit(x[clear], zp[clear], 1)[0], -1.0, 0.0))
+        if clear.any():
+            level = float(np.median(zp[clear] - slope * x[clear]))
+    return level + slope * x
 
 
 def transparencies(

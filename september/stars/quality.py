@@ -33,10 +33,12 @@ __all__ = [
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 LIMIT_SNR = 5.0  # signal-to-noise that defines the limiting magnitude
 WEIGHT_MAG = 15.0  # catalogue magnitude of the reference star behind the SNR weight
-SATURATION_FRACTION = 0.8  # stars peaking above this fraction of saturation are not photometric
+SATURATION_FRACTION = 0.97  # stars peaking above this fraction of saturation may be clipped
+MIN_PHOTOMETRIC_STARS = 3  # fewer matched unsaturated stars: no zero point
 REFERENCE_QUANTILE = 0.9  # the "best frames": this quantile of zero points in a group
-APERTURE_FWHM = 3.0  # photometric aperture radius, in FWHM (loses well under 1% of the light)
+APERTURE_FWHM = 3.0  # photometric aperture radius, in FWHM (Moffat beta 3 leaves ~1% outside)
 BACKGROUND_BOX = 64  # px, mesh size of the background model
+ANNULUS = (1.5, 2.5)  # local sky annulus, in aperture radii: removes light of unresolved stars
 
 
 def fwhm_arcsec(fwhm_px: float | None, pixel_scale: float | None) -> float | None:
@@ -101,8 +103,8 @@ def zero_point(
     good = np.isfinite(flux) & (flux > 0) & np.isfinite(cat_mag) & (exposure > 0)
     if peak is not None and saturation:
         good &= np.asarray(peak, float) < SATURATION_FRACTION * saturation
-    if not good.any():
-        return float("nan"), 0
+    if good.sum() < MIN_PHOTOMETRIC_STARS:
+        return float("nan"), int(good.sum())
     values = cat_mag[good] + 2.5 * np.log10(flux[good] / exposure)
     median = np.median(values)
     mad = 1.4826 * np.median(np.abs(values - median)) or 0.05
@@ -195,7 +197,12 @@ def aperture_photometry(
     radius = float(APERTURE_FWHM * fwhm_px) if np.isfinite(fwhm_px) and fwhm_px > 0 else 6.0
     subtracted = image - background.back()
     flux, _, _ = sep.sum_circle(
-        subtracted, np.asarray(x, float), np.asarray(y, float), radius, subpix=5
+        subtracted,
+        np.asarray(x, float),
+        np.asarray(y, float),
+        radius,
+        bkgann=(radius * ANNULUS[0], radius * ANNULUS[1]),
+        subpix=5,
     )
     return SkyPhotometry(
         flux=np.asarray(flux, float),
