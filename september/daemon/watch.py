@@ -186,6 +186,8 @@ class Watcher:
         self.tracker = StabilityTracker(options.settle)
         self.queue: deque[Path] = deque()
         self.stop_event = threading.Event()
+        self._wake = threading.Event()  # set when a batch ends, so the next one starts at once
+        self._busy = False  # a batch is being ingested
         self._worker: threading.Thread | None = None
         self._batch: list[Path] = []
         self._backoff = 0.0  # seconds to wait before the next batch; doubles on each failure
@@ -195,7 +197,12 @@ class Watcher:
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the daemon after the batch in hand."""
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop_event.set())
+            signal.signal(signum, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        """Ask the daemon to stop after the batch in hand (safe from any thread)."""
+        self.stop_event.set()
+        self._wake.set()
 
     def catch_up(self) -> int:
         """Make every frame already on the share a candidate (ingest skips known ones cheaply)."""
@@ -226,7 +233,8 @@ class Watcher:
                 if time.monotonic() - last_beat >= self.options.heartbeat:
                     self._beat()
                     last_beat = time.monotonic()
-                self.stop_event.wait(self.options.tick)
+                self._wake.wait(self.options.tick)
+                self._wake.clear()
         finally:
             observer.stop()
             self.status.state = "stopping"
@@ -243,14 +251,21 @@ class Watcher:
         room = self.options.queue_size - len(self.queue)
         if room > 0:
             self.queue.extend(self.tracker.release(room))
-        idle = self._worker is None or not self._worker.is_alive()
-        if self.queue and idle and time.monotonic() >= self._not_before:
+        if self.queue and not self._busy and time.monotonic() >= self._not_before:
             size = min(self.options.batch_size, len(self.queue))
             self._batch = [self.queue.popleft() for _ in range(size)]
+            self._busy = True
             self._worker = threading.Thread(target=self._ingest, args=(self._batch,), daemon=True)
             self._worker.start()
 
     def _ingest(self, batch: list[Path]) -> None:
+        try:
+            self._ingest_batch(batch)
+        finally:
+            self._busy = False
+            self._wake.set()
+
+    def _ingest_batch(self, batch: list[Path]) -> None:
         try:
             counts = self.ingest_batch(batch)
         except Exception as err:  # the daemon must outlive any one batch; the error is logged
