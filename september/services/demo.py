@@ -29,4 +29,45 @@ def run_demo(config: Config | None, workdir: Path, seed: int = 1) -> Path:
     click.echo("  events: " + ", ".join(f"{n} {name}" for name, n in flagged.items()))
     for path in result.truth_files:
         click.echo(f"  ground truth: {path}")
+    catalogue_demo(config, share)
     return share
+
+
+BLOG_QUERY = "select count(*) from subframes where q3c_radial_query(ra, dec, 83.6, 22, 5)"
+
+
+def catalogue_demo(config: Config | None, share: Path) -> int:
+    """Migrate the catalogue, ingest the share, show a radial query, and check that the blog's
+    SQL and ``september query`` count the same frames. Returns that count."""
+    from rich.console import Console
+
+    from september.catalogue import migrate
+    from september.catalogue.database import connect_engine, database_url
+    from september.config import load_config
+    from september.services.ingest import ingest
+    from september.services.query import count_near, frames_near
+
+    config = config or load_config()
+    url = database_url(config)
+    click.echo("Migrating the catalogue database ...")
+    migrate.upgrade(url)
+    click.echo(f"Ingesting {share} ...")
+    summary = ingest([share], config, progress=True)
+    console = Console()
+    console.print(summary.table())
+    engine = connect_engine(config)
+    near = frames_near(engine, 83.6, 22.0, 5.0)
+    click.echo("september query --ra 83.6 --dec 22 --radius 5   (first 5 frames)")
+    for record in near[:5]:
+        click.echo(
+            f"  {record.date_obs:%Y-%m-%d %H:%M:%S}  {record.frame_type:<5} "
+            f"{record.filter or '-':<3} ra {record.ra:8.4f} dec {record.dec:+8.4f}  "
+            f"{Path(record.path).name}"
+        )
+    counted = count_near(engine, 83.6, 22.0, 5.0)
+    with engine.connect() as connection:
+        blog = int(connection.exec_driver_sql(BLOG_QUERY).scalar_one())
+    verdict = "same count" if blog == counted == len(near) else "MISMATCH"
+    click.echo(f"psql: {BLOG_QUERY};  -> {blog}")
+    click.echo(f"september query --ra 83.6 --dec 22 --radius 5 --count  -> {counted} ({verdict})")
+    return counted
