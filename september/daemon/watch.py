@@ -179,7 +179,7 @@ class Watcher:
     def __init__(
         self, share: Path, ingest_batch: BatchIngest, status_path: Path, options: WatchOptions
     ) -> None:
-        self.share = share
+        self.share = Path(os.path.abspath(share))  # catalogued paths are absolute
         self.ingest_batch = ingest_batch
         self.status_path = status_path
         self.options = options
