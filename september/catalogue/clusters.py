@@ -19,9 +19,10 @@ __all__ = [
     "ClusterSummary",
     "LightPosition",
     "add_members",
+    "add_memberships",
     "cluster_positions",
     "cluster_summaries",
-    "create_cluster",
+    "create_clusters",
     "list_clusters",
     "member_ids",
     "unclustered_lights",
@@ -138,18 +139,31 @@ def unclustered_lights(connection: Connection) -> list[LightPosition]:
     return [LightPosition(*row) for row in connection.execute(query)]
 
 
-def create_cluster(connection: Connection, record: ClusterRecord) -> int:
-    values = {k: v for k, v in record.__dict__.items() if k != "id"}
-    return connection.execute(
-        sa.insert(Cluster).values(**values).returning(Cluster.id)
-    ).scalar_one()
+def create_clusters(connection: Connection, records: Sequence[ClusterRecord]) -> list[int]:
+    """Insert clusters in one statement; returns their ids in the order given."""
+    if not records:
+        return []
+    rows = [{k: v for k, v in r.__dict__.items() if k != "id"} for r in records]
+    statement = sa.insert(Cluster).returning(Cluster.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, rows).scalars())
+
+
+def add_memberships(
+    connection: Connection, memberships: Iterable[tuple[int, Iterable[int]]]
+) -> None:
+    """Put frames into clusters: ``[(cluster_id, [subframe ids]), ...]`` (batched inserts)."""
+    rows = [
+        {"subframe_id": i, "cluster_id": cluster_id} for cluster_id, ids in memberships for i in ids
+    ]
+    if rows:
+        statement = sa.dialects.postgresql.insert(ClusterMember).on_conflict_do_nothing(
+            index_elements=["subframe_id"]
+        )
+        connection.execute(statement, rows)
 
 
 def add_members(connection: Connection, cluster_id: int, subframe_ids: Iterable[int]) -> None:
-    rows = [{"subframe_id": i, "cluster_id": cluster_id} for i in subframe_ids]
-    if rows:
-        statement = sa.dialects.postgresql.insert(ClusterMember).values(rows)
-        connection.execute(statement.on_conflict_do_nothing(index_elements=["subframe_id"]))
+    add_memberships(connection, [(cluster_id, subframe_ids)])
 
 
 def update_centre(connection: Connection, cluster_id: int, ra: float, dec: float) -> None:

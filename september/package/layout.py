@@ -7,6 +7,7 @@ reduced to a safe character set, and the final path is checked to lie inside the
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path, PurePosixPath
@@ -56,9 +57,18 @@ def frame_relpath(
 
 
 def inside(package: Path, relpath: PurePosixPath) -> Path:
-    """``package / relpath``, refusing anything that resolves outside ``package``."""
+    """``package / relpath``, refusing anything that would land outside ``package``.
+
+    The final component is not resolved (it may be a symlink to a raw frame, by design); its
+    folder is, so a symlinked folder planted inside the package cannot redirect a write.
+    """
     root = package.resolve()
-    target = (root / relpath).resolve()
+    target = Path(os.path.normpath(root / relpath))
     if not target.is_relative_to(root) or target == root:
         raise UnsafePathError(f"refusing to write {relpath!s}: it would land outside {root}")
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.resolve().is_relative_to(root):
+        raise UnsafePathError(f"refusing to write {relpath!s}: {folder} leads outside {root}")
     return target

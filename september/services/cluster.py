@@ -59,9 +59,18 @@ def mean_position(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
 
 
 def field_groups(width: np.ndarray, height: np.ndarray, tolerance: float) -> np.ndarray:
-    """Labels grouping frames of the same rig: fields within ``tolerance`` (relative) chain."""
-    sizes = np.log(np.column_stack([width, height]))
-    return DBSCAN(eps=np.log1p(tolerance), min_samples=1).fit_predict(sizes)
+    """Labels grouping frames of the same rig: fields within ``tolerance`` (relative) chain.
+
+    Sizes are snapped to a log grid of tolerance/8 first: a rig's thousands of frames collapse
+    to a few points, so the DBSCAN stays small.
+    """
+    if len(width) == 0:
+        return np.zeros(0, dtype=int)
+    step = np.log1p(tolerance) / 8.0
+    sizes = np.round(np.log(np.column_stack([width, height])) / step)
+    cells, inverse = np.unique(sizes, axis=0, return_inverse=True)
+    labels = DBSCAN(eps=8.0, min_samples=1).fit_predict(cells)
+    return labels[inverse.ravel()]
 
 
 def cluster_pointings(ra: np.ndarray, dec: np.ndarray, link_deg: float) -> np.ndarray:
@@ -208,6 +217,7 @@ def _create_new(
     # Number new panels of a target from the north-east corner, after its existing ones.
     pending.sort(key=lambda p: (p[0], -round(p[2], 3), round(p[1], 3)))
     records = list(existing)
+    new_records, members = [], []
     for target, ra_c, dec_c, w, h, ids in pending:
         panel = f"P{_next_panel(records, target)}"
         record = store.ClusterRecord(
@@ -221,8 +231,12 @@ def _create_new(
             width_deg=w,
             height_deg=h,
         )
-        cluster_id = store.create_cluster(connection, record)
         records.append(record)
-        store.add_members(connection, cluster_id, ids)
-        update.created.append(record.name)
-        update.new_members += len(ids)
+        new_records.append(record)
+        members.append(ids)
+    cluster_ids = store.create_clusters(connection, new_records)
+    store.add_memberships(
+        connection, [(cid, ids) for cid, ids in zip(cluster_ids, members, strict=True)]
+    )
+    update.created.extend(r.name for r in new_records)
+    update.new_members += sum(len(ids) for ids in members)

@@ -388,7 +388,7 @@ def _write_package(
 
 def _remove_stale(plan: PackagePlan, package: Path, summary: ExportSummary) -> None:
     """Remove package files (links or copies) that the selection no longer holds."""
-    wanted = {inside(package, PurePosixPath(p)) for p in plan.sources}
+    wanted = {package / PurePosixPath(p) for p in plan.sources}
     for folder in ("lights", "calibration"):
         for path in sorted((package / folder).rglob("*")):
             if (path.is_file() or path.is_symlink()) and path not in wanted:

@@ -99,3 +99,33 @@ def test_missing_or_broken_manifest_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "september.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(ManifestError, match="required property"):
         load_manifest(tmp_path)
+
+
+def test_hostile_header_text_becomes_a_safe_component() -> None:
+    from september.package.layout import frame_relpath, safe_component
+
+    assert safe_component("../../etc") == "etc"
+    assert safe_component("a/b\\c; rm -rf ~ $(x)") == "a_b_c_rm_-rf_x"
+    assert safe_component("..") == "unknown"
+    assert safe_component(".hidden") == "hidden"
+    assert safe_component("Hα") == "H"
+    path = frame_relpath("light", "../../L", "../x.fits", "ab" * 32)
+    assert str(path) == "lights/L/abababab_x.fits"
+
+
+def test_inside_refuses_escapes_but_allows_symlinked_frames(tmp_path: Path) -> None:
+    from pathlib import PurePosixPath
+
+    from september.package.layout import UnsafePathError, inside
+
+    package = tmp_path / "pkg"
+    (package / "lights").mkdir(parents=True)
+    raw = tmp_path / "raw.fits"
+    raw.write_bytes(b"x")
+    (package / "lights" / "a.fits").symlink_to(raw)
+    assert inside(package, PurePosixPath("lights/a.fits")) == package.resolve() / "lights/a.fits"
+    with pytest.raises(UnsafePathError):
+        inside(package, PurePosixPath("../outside.fits"))
+    (package / "calibration").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="leads outside"):
+        inside(package, PurePosixPath("calibration/bias/b.fits"))
