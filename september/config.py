@@ -76,7 +76,7 @@ class CalibrationConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    link: str = "hardlink"  # hardlink | symlink | copy (hardlink falls back to copy)
+    link: str = "copy"  # copy | hardlink | symlink: links share the raw file, so copy is safest
     accepted_only: bool = True  # leave rejected frames out
 
 

@@ -44,3 +44,17 @@ def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path, environ={})
+
+
+def test_every_key_is_documented() -> None:
+    import dataclasses
+
+    from september.config import Config
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    for section in dataclasses.fields(Config):
+        if section.name == "source":
+            continue
+        assert f"[{section.name}]" in text, section.name
+        for key in dataclasses.fields(section.default_factory()):
+            assert f"\n{key.name} = " in text, f"[{section.name}] {key.name}"
