@@ -2,9 +2,9 @@
 
 Simulates one crab night (L lights with bias, darks and flats), then runs, one after the other:
 
-- september: ``september stack PACKAGE`` (masters, calibration, cosmetic correction, star
-  registration with Lanczos resampling, winsorized/linear-fit integration through memory-mapped
-  frames, enhancement and the 16-bit TIFF);
+- september: ``september stack PACKAGE --linear-only`` (masters, calibration, cosmetic correction,
+  star registration with Lanczos resampling, winsorized/linear-fit integration through
+  memory-mapped frames, the linear master: the point where Siril's stock script stops too);
 - Siril: ``siril-cli`` with its stock ``Mono_Preprocessing.ssf`` (bias, flats, darks, calibration,
   registration, ``stack r_pp_light rej 3 3 -norm=addscale``) on the same bias/dark/flat/light files;
 - ccdproc: ``ccdproc.combine`` for the masters, ``ccd_process`` for calibration, ``astroalign`` for
@@ -149,7 +149,8 @@ def main() -> None:
               f"{len(frames['flat'])} flats, {lights[0].width}x{lights[0].height} px")  # fmt: skip
 
         runs: dict[str, tuple[list[str], Path]] = {
-            "september": (["september", "stack", str(sim), "--out", str(root / "september")],
+            "september": (["september", "stack", str(sim), "--out", str(root / "september"),
+                           "--linear-only"],
                           root / "september" / "master_L.fits"),
             "siril": (["siril-cli", "-s", str(SIRIL_SCRIPT), "-d", str(siril)],
                       siril / "result.fit"),

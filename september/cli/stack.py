@@ -41,6 +41,9 @@ import click
     show_default=True,
     help="MB of working memory for one integration chunk.",
 )
+@click.option(
+    "--linear-only", is_flag=True, help="Stop at the linear masters (no colour or enhancement)."
+)
 @click.pass_obj
 def command(
     config: object,
@@ -53,6 +56,7 @@ def command(
     star_boost: float,
     tile_size: int | None,
     memory: int,
+    linear_only: bool,
 ) -> None:
     """Stack an export package: masters, calibration, registration, integration, colour, enhance.
 
@@ -73,6 +77,7 @@ def command(
         palette=palette,
         memory_limit=memory << 20,
         enhance=EnhanceOptions(stretch=stretch, star_boost=star_boost, tile_size=tile_size),
+        finish=not linear_only,
     )
     with Progress(
         "[progress.description]{task.description}",
@@ -96,5 +101,6 @@ def command(
         )
     for skipped in result.skipped:
         click.echo(f"skipped {skipped['path']}: {skipped['reason']}")
-    click.echo(f"wrote {result.final}")
-    click.echo(f"wrote {result.preview}")
+    for path in (result.final, result.preview, result.masters.get(next(iter(result.frames)))):
+        if path:
+            click.echo(f"wrote {path}")

@@ -25,7 +25,6 @@ auto-stretch) amplifies the noise at the sky level so the sky sits only a few si
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def _noise(data: np.ndarray) -> float:
 def looks_stretched(rgb: np.ndarray) -> bool:
     """The heuristic of the module docstring on a 0..1 image."""
     lum = luminance(rgb)
-    median = float(np.median(lum))
+    median = float(np.median(lum[:: max(1, lum.shape[0] // 512)]))
     return median > STRETCHED_MEDIAN and median / _noise(lum) < STRETCHED_SNR
 
 
@@ -143,19 +142,28 @@ def _as_rgb(image: np.ndarray, path: Path) -> np.ndarray:
     raise BadFrameError(f"{path} has shape {image.shape}; expected grayscale or RGB", "format")
 
 
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (OpenCV, float32, reflected edges)."""
+    data = np.ascontiguousarray(image, np.float32)
+    return cv2.GaussianBlur(data, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
 def star_mask(lum: np.ndarray, *, sigma: float = 4.0, fwhm: float = 2.5) -> np.ndarray:
     """Soft star mask (0..1) from a difference of Gaussians of the luminance."""
     small = max(fwhm / 2.3548, 0.7)
-    dog = ndimage.gaussian_filter(lum, small) - ndimage.gaussian_filter(lum, 4.0 * small)
-    centre = float(np.median(dog))
-    spread = 1.4826 * float(np.median(np.abs(dog - centre)))
+    dog = _blur(lum, small) - _blur(lum, 4.0 * small)
+    sample = dog[:: max(1, dog.shape[0] // 512)]
+    centre = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - centre)))
     binary = dog > centre + sigma * max(spread, 1e-12)
     labels, count = ndimage.label(binary)
     if count:
         sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, count + 1))
         binary = np.isin(labels, 1 + np.flatnonzero(sizes >= 3))
-    grown = ndimage.binary_dilation(binary, iterations=max(2, round(fwhm)))
-    soft = ndimage.gaussian_filter(grown.astype(np.float32), 1.5)
+    radius = max(2, round(fwhm))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown = cv2.dilate(binary.astype(np.uint8), disk)
+    soft = _blur(grown.astype(np.float32), 1.5)
     return np.clip(soft / max(float(soft.max()), 1e-6), 0.0, 1.0).astype(np.float32)
 
 
@@ -178,9 +186,7 @@ def background_model(
     masked = np.pad(mask, ((0, bh * factor - height), (0, bw * factor - width)), mode="edge")
     values = np.where(masked < 0.5, padded, np.nan).astype(np.float32)
     values = values.reshape(bh, factor, bw, factor).swapaxes(1, 2).reshape(bh, bw, -1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # bins fully covered by stars: NaN
-        binned = np.nanmedian(values, axis=2)  # the median resists unmasked faint stars
+    binned = _nan_median(values)  # the median resists unmasked faint stars
     t = max(4, tile // factor)
     step = max(1, t // 2)
     window = np.outer(_hann(t), _hann(t))
@@ -204,6 +210,15 @@ def background_model(
     low = (acc / np.maximum(acc_w, 1e-12)).astype(np.float32)
     full = cv2.resize(low, (bw * factor, bh * factor), interpolation=cv2.INTER_CUBIC)
     return full[:height, :width]
+
+
+def _nan_median(values: np.ndarray) -> np.ndarray:
+    """Median along the last axis ignoring NaN (NaN where all are NaN), vectorised."""
+    ordered = np.sort(values, axis=-1)  # NaN sort last
+    count = np.isfinite(ordered).sum(axis=-1)
+    lower = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], -1)[..., 0]
+    upper = np.take_along_axis(ordered, np.maximum(count // 2, 0)[..., None], -1)[..., 0]
+    return np.where(count > 0, 0.5 * (lower + upper), np.nan)
 
 
 def _tile_model(block: np.ndarray, good: np.ndarray, sigma: float) -> np.ndarray:
@@ -249,8 +264,8 @@ def enhance(rgb: np.ndarray, options: EnhanceOptions | None = None) -> EnhanceRe
     noise = _noise(luminance(starless))
 
     # adaptive boost: one gain per star from its local peak, equal for all channels
-    peak = ndimage.maximum_filter(np.maximum(luminance(signal), 0.0), size=7)
-    peak = ndimage.gaussian_filter(peak, 1.5)
+    peak = cv2.dilate(np.maximum(luminance(signal), 0.0), np.ones((7, 7), np.uint8))
+    peak = _blur(peak, 1.5)
     gain = 1.0 + options.star_boost / (1.0 + peak / (BOOST_KNEE * noise))
     boosted = starless + stars * gain[..., None].astype(np.float32)
 
@@ -296,11 +311,12 @@ def _sharpen(rgb: np.ndarray, mask: np.ndarray, amount: float, sky: float) -> np
     The change is applied to the signal above the sky level, in the same ratio for all channels.
     """
     value = rgb.max(axis=2)
-    detail = value - ndimage.gaussian_filter(value, 1.0)
+    detail = value - _blur(value, 1.0)
     sharp = value + amount * mask * detail
     # halfway to the local 3 x 3 extremes at most: no halo, no new or flattened peak
-    upper = value + 0.5 * (ndimage.maximum_filter(value, size=3) - value)
-    lower = value - 0.5 * (value - ndimage.minimum_filter(value, size=3))
+    box = np.ones((3, 3), np.uint8)
+    upper = value + 0.5 * (cv2.dilate(value, box) - value)
+    lower = value - 0.5 * (value - cv2.erode(value, box))
     sharp = np.clip(sharp, lower, upper)
     above = value - np.float32(sky)
     ratio = np.where(above > 1e-6, (sharp - sky) / np.maximum(above, 1e-6), 1.0)

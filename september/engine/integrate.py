@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from september.engine.rejection import HIGH, LOW, MISSING, combine_stack
+from september.engine.rejection import combine_stack
 
 __all__ = [
     "NORMALISATIONS",
@@ -34,7 +34,7 @@ __all__ = [
 REJECTIONS = ("none", "percentile", "sigma", "winsorized", "linear-fit")
 NORMALISATIONS = ("additive-scaling", "additive", "multiplicative", "none")
 MEMORY_LIMIT = 1 << 30  # bytes of working memory for one chunk of the stack
-BYTES_PER_VALUE = 12  # working bytes per stacked value (values, codes, temporaries)
+BYTES_PER_VALUE = 8  # working bytes per stacked value (the chunk and a frame's temporaries)
 
 Progress = Callable[[int, int], None]
 
@@ -236,11 +236,15 @@ def integrate(
     valid_per_frame = np.zeros(n, np.int64)
     for start in range(0, height, rows_per_chunk):
         stop = min(height, start + rows_per_chunk)
-        values = np.empty(((stop - start) * width, n), np.float32)
+        values = np.empty((n, (stop - start) * width), np.float32)
         for i, frame in enumerate(frames):
-            chunk = np.asarray(frame[start:stop], dtype=np.float32).reshape(-1)
-            values[:, i] = (chunk - offsets[i]) * factors[i] + offsets[0]
-        combined, codes = combine_stack(
+            row = values[i]
+            row[:] = np.asarray(frame[start:stop], dtype=np.float32).reshape(-1)
+            if factors[i] != 1.0 or offsets[i] != offsets[0]:
+                row -= np.float32(offsets[i])
+                row *= np.float32(factors[i])
+                row += np.float32(offsets[0])
+        combined, low, high, rejected, valid = combine_stack(
             values,
             w,
             method,
@@ -250,12 +254,11 @@ def integrate(
             p_high=percentile_high,
         )
         del values
-        low, high = codes == LOW, codes == HIGH
         image[start:stop] = combined.reshape(stop - start, width)
-        low_map[start:stop] = low.sum(axis=1).reshape(stop - start, width)
-        high_map[start:stop] = high.sum(axis=1).reshape(stop - start, width)
-        per_frame += low.sum(axis=0) + high.sum(axis=0)
-        valid_per_frame += (codes != MISSING).sum(axis=0)
+        low_map[start:stop] = low.reshape(stop - start, width)
+        high_map[start:stop] = high.reshape(stop - start, width)
+        per_frame += rejected
+        valid_per_frame += valid
         if progress:
             progress(stop, height)
     return IntegrationResult(

@@ -64,6 +64,7 @@ class StackOptions:
     memory_limit: int = MEMORY_LIMIT
     enhance: EnhanceOptions = field(default_factory=EnhanceOptions)
     scratch_dir: Path | None = None  # where registered frames are memory-mapped (default: temp)
+    finish: bool = True  # False: stop at the linear masters (no colour, enhancement or TIFF)
 
 
 @dataclass
@@ -299,6 +300,9 @@ def stack_package(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    if not options.finish:
+        (out / REPORT_NAME).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        return report
     step("colour and enhance", 0, 1)
     rgb = _colour(masters, options.palette)
     result = enhance(rgb, options.enhance)

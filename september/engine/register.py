@@ -35,6 +35,7 @@ __all__ = [
 
 DETECT_SIGMA = 5.0  # detection threshold in background rms
 MAX_STARS = 300  # stars kept per frame for refinement (brightest first)
+BIN_ABOVE = 6_000_000  # pixels: larger frames are searched for stars 2x2-binned
 CONTROL_STARS = 50  # brightest stars handed to the asterism matcher
 MATCH_RADIUS = 2.0  # px: a mapped star and a reference star closer than this are a pair
 CLIP_SIGMA = 3.0  # residual outliers rejected in the refinement fit
@@ -64,14 +65,32 @@ def detect_stars(data: np.ndarray, *, max_stars: int = MAX_STARS) -> np.ndarray:
     finite = np.isfinite(data)
     fill = float(np.median(data[finite][:: max(1, data.size // 100_000)])) if finite.any() else 0.0
     image = np.ascontiguousarray(np.where(finite, data, np.float32(fill)), np.float32)
-    background = sep.Background(image)
-    subtracted = image - background.back()
-    sep.set_extract_pixstack(max(300_000, image.size // 10))
+    # large frames are searched 2x2-binned (4x faster); centroids are then refined at full size
+    binning = 2 if image.size > BIN_ABOVE else 1
+    search = image
+    if binning > 1:
+        h, w = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
+        search = np.ascontiguousarray(
+            image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+        )
+    background = sep.Background(search)
+    subtracted = search - background.back()
+    sep.set_extract_pixstack(max(300_000, search.size // 10))
     objects = sep.extract(subtracted, DETECT_SIGMA, err=background.globalrms, minarea=5)
     if len(objects) == 0:
         return np.empty((0, 2))
     objects = objects[objects["flag"] == 0] if (objects["flag"] == 0).sum() >= 10 else objects
     objects = objects[np.argsort(objects["flux"])[::-1][:max_stars]]
+    if binning > 1:
+        objects["x"] = objects["x"] * 2 + 0.5
+        objects["y"] = objects["y"] * 2 + 0.5
+        objects["a"] *= 2
+        objects["b"] *= 2
+        back = cv2.resize(background.back(), (w, h), interpolation=cv2.INTER_LINEAR)
+        subtracted = image.copy()
+        subtracted[:h, :w] -= back
+        subtracted[h:, :] -= float(np.median(back))
+        subtracted[:, w:] -= float(np.median(back))
     fwhm = 2.0 * np.sqrt(np.log(2.0) * (objects["a"] ** 2 + objects["b"] ** 2))
     sig = np.clip(np.median(fwhm) / 2.3548, 0.5, 10.0) * np.ones(len(objects))
     x, y, flags = sep.winpos(subtracted, objects["x"], objects["y"], sig)
@@ -182,12 +201,12 @@ def warp(data: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.nda
         filled, matrix.astype(np.float64), (width, height), flags=flags, borderValue=0.0
     )
     coverage = cv2.warpAffine(
-        finite.astype(np.float32),
+        finite.astype(np.uint8),
         matrix.astype(np.float64),
         (width, height),
-        flags=cv2.INTER_LINEAR,
-        borderValue=0.0,
+        flags=cv2.INTER_NEAREST,
+        borderValue=0,
     )
-    coverage = cv2.erode(coverage, np.ones((7, 7), np.uint8))  # the Lanczos kernel's reach
-    out[coverage < 0.999] = np.nan
+    coverage = cv2.erode(coverage, np.ones((9, 9), np.uint8))  # the Lanczos kernel's reach
+    out[coverage == 0] = np.nan
     return out

@@ -20,7 +20,6 @@ import numpy as np
 __all__ = ["METHODS", "combine_stack"]
 
 METHODS = {"none": 0, "percentile": 1, "sigma": 2, "winsorized": 3, "linear-fit": 4}
-KEPT, LOW, HIGH, MISSING = 0, 1, 2, 3  # per-value codes returned by combine_stack
 MAX_ITERATIONS = 10
 WINSOR_CLAMP = 1.5
 WINSOR_CORRECTION = 1.134
@@ -57,14 +56,15 @@ def _winsorized_sigma(v: np.ndarray, a: int, b: int, centre: float) -> float:
     for _ in range(MAX_ITERATIONS):
         lower = centre - WINSOR_CLAMP * sigma
         upper = centre + WINSOR_CLAMP * sigma
-        mean = 0.0
+        s1 = 0.0
+        s2 = 0.0
         for k in range(a, b):
-            mean += min(max(v[k], lower), upper)
-        mean /= n
-        var = 0.0
-        for k in range(a, b):
-            var += (min(max(v[k], lower), upper) - mean) ** 2
-        new_sigma = WINSOR_CORRECTION * np.sqrt(var / max(n - 1, 1))
+            x = min(max(v[k], lower), upper) - centre  # centred: no cancellation
+            s1 += x
+            s2 += x * x
+        mean = s1 / n
+        var = max(s2 / n - mean * mean, 0.0) * n / max(n - 1, 1)
+        new_sigma = WINSOR_CORRECTION * np.sqrt(var)
         done = abs(new_sigma - sigma) <= WINSOR_TOLERANCE * max(sigma, 1e-30)
         sigma = new_sigma
         if done:
@@ -136,9 +136,12 @@ def _combine(
     p_low: float,
     p_high: float,
     combined: np.ndarray,
-    codes: np.ndarray,
+    low_count: np.ndarray,
+    high_count: np.ndarray,
+    frame_rejected: np.ndarray,
+    frame_valid: np.ndarray,
 ) -> None:
-    pixels, frames = values.shape
+    frames, pixels = values.shape
     blocks = (pixels + BLOCK - 1) // BLOCK
     for block in numba.prange(blocks):
         v = np.empty(frames, np.float64)
@@ -146,7 +149,7 @@ def _combine(
         for p in range(block * BLOCK, min(pixels, (block + 1) * BLOCK)):
             n = 0
             for i in range(frames):
-                x = values[p, i]
+                x = values[i, p]
                 if np.isfinite(x):
                     # insertion sort as the values arrive
                     k = n
@@ -157,8 +160,6 @@ def _combine(
                     v[k] = x
                     ids[k] = i
                     n += 1
-                else:
-                    codes[p, i] = MISSING
             a, b = 0, n
             if n > MIN_KEPT:
                 if method == 1:
@@ -176,16 +177,16 @@ def _combine(
                     a, b = _linear_fit(v, n, low, high)
             total = 0.0
             wsum = 0.0
+            for k in range(a, b):
+                w = weights[ids[k]]
+                total += w * v[k]
+                wsum += w
             for k in range(n):
-                if k < a:
-                    codes[p, ids[k]] = LOW
-                elif k >= b:
-                    codes[p, ids[k]] = HIGH
-                else:
-                    codes[p, ids[k]] = KEPT
-                    w = weights[ids[k]]
-                    total += w * v[k]
-                    wsum += w
+                frame_valid[block, ids[k]] += 1
+                if k < a or k >= b:
+                    frame_rejected[block, ids[k]] += 1
+            low_count[p] = a
+            high_count[p] = n - b
             combined[p] = total / wsum if wsum > 0 else np.nan
 
 
@@ -198,17 +199,22 @@ def combine_stack(
     high: float = 3.0,
     p_low: float = 0.2,
     p_high: float = 0.1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reject and average ``values`` (pixels x frames, NaN = no data) with per-frame ``weights``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reject and average ``values`` (frames x pixels, NaN = no data) with per-frame ``weights``.
 
-    Returns the combined pixels (float32) and a uint8 code per value: 0 kept, 1 rejected low,
-    2 rejected high, 3 missing.
+    Returns the combined pixels (float32), the per-pixel counts of values rejected low and high
+    (uint16), and per frame the number of its values rejected and of its valid values.
     """
     if method not in METHODS:
         raise ValueError(f"unknown rejection {method!r}; use one of {', '.join(METHODS)}")
     values = np.ascontiguousarray(values, np.float32)
-    combined = np.empty(values.shape[0], np.float32)
-    codes = np.empty(values.shape, np.uint8)
+    frames, pixels = values.shape
+    blocks = (pixels + BLOCK - 1) // BLOCK
+    combined = np.empty(pixels, np.float32)
+    low_count = np.empty(pixels, np.uint16)
+    high_count = np.empty(pixels, np.uint16)
+    frame_rejected = np.zeros((blocks, frames), np.int64)
+    frame_valid = np.zeros((blocks, frames), np.int64)
     _combine(
         values,
         np.asarray(weights, np.float64),
@@ -218,6 +224,9 @@ def combine_stack(
         float(p_low),
         float(p_high),
         combined,
-        codes,
+        low_count,
+        high_count,
+        frame_rejected,
+        frame_valid,
     )
-    return combined, codes
+    return combined, low_count, high_count, frame_rejected.sum(axis=0), frame_valid.sum(axis=0)
