@@ -95,8 +95,12 @@ def _ccdproc_run(sim: Path, out: Path) -> None:
     result.write(out, overwrite=True)
 
 
-def _snr(path: Path, ranks: tuple[int, int] = (20, 220)) -> tuple[float, int]:
-    """Median star SNR over a brightness-rank window, and how many stars were used."""
+def _snr(path: Path, ranks: tuple[int, int] = (50, 350), radius: float = 4.0) -> tuple[float, int]:
+    """Median star SNR over a brightness-rank window, and how many stars were used.
+
+    SNR = aperture flux / the scatter of the same aperture placed on empty sky (robust standard
+    deviation of 2000 sky apertures), so correlated noise from resampling counts fully.
+    """
     import sep
     from astropy.io import fits
 
@@ -104,14 +108,27 @@ def _snr(path: Path, ranks: tuple[int, int] = (20, 220)) -> tuple[float, int]:
     data = np.where(np.isfinite(data), data, np.nanmedian(data)).astype(np.float32)
     background = sep.Background(data)
     sub = data - background.back()
-    sep.set_extract_pixstack(2_000_000)
-    objects = sep.extract(sub, 10.0, err=background.globalrms, minarea=5)
-    objects = objects[(objects["flag"] == 0)]
-    order = np.argsort(objects["flux"])[::-1][ranks[0] : ranks[1]]
-    radius = 4.0
-    flux, _, _ = sep.sum_circle(sub, objects["x"][order], objects["y"][order], radius)
-    snr = flux / (background.globalrms * np.sqrt(np.pi * radius**2))
-    return float(np.median(snr)), len(order)
+    sep.set_extract_pixstack(5_000_000)
+    objects, segments = sep.extract(
+        sub, 5.0, err=background.globalrms, minarea=5, segmentation_map=True
+    )
+    good = objects[objects["flag"] == 0]
+    order = np.argsort(good["flux"])[::-1][ranks[0] : ranks[1]]
+    flux, _, _ = sep.sum_circle(sub, good["x"][order], good["y"][order], radius)
+    rng = np.random.default_rng(0)
+    height, width = data.shape
+    x = rng.uniform(20, width - 20, 20000)
+    y = rng.uniform(20, height - 20, 20000)
+    near = segments[y.astype(int), x.astype(int)] > 0
+    grown = np.zeros_like(near)
+    for dx in (-6, 0, 6):  # keep apertures clear of any detected object
+        for dy in (-6, 0, 6):
+            grown |= segments[(y + dy).astype(int), (x + dx).astype(int)] > 0
+    x, y = x[~grown][:2000], y[~grown][:2000]
+    sky, _, _ = sep.sum_circle(sub, x, y, radius)
+    scatter = 1.4826 * np.median(np.abs(sky - np.median(sky)))
+    del near
+    return float(np.median(flux / scatter)), len(order)
 
 
 def main() -> None:
