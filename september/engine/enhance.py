@@ -73,9 +73,7 @@ class EnhanceResult:
 
     image: np.ndarray
     background: np.ndarray
-    mask: np.ndarray
-    starless: np.ndarray
-    stars: np.ndarray
+    mask: np.ndarray  # the soft star mask; stars = mask * (linear - background), starless = rest
     noise: float
     stretch: float
 
@@ -259,15 +257,17 @@ def enhance(rgb: np.ndarray, options: EnhanceOptions | None = None) -> EnhanceRe
         [background_model(rgb[..., c], mask, options.tile_size) for c in range(3)], axis=-1
     )
     signal = rgb - background
-    stars = signal * mask[..., None]
-    starless = signal - stars
-    noise = _noise(luminance(starless))
+    lum_signal = luminance(signal)
+    noise = _noise(lum_signal * (1.0 - mask))  # the starless image's noise
 
-    # adaptive boost: one gain per star from its local peak, equal for all channels
-    peak = cv2.dilate(np.maximum(luminance(signal), 0.0), np.ones((7, 7), np.uint8))
+    # adaptive boost: one gain per star from its local peak, equal for all channels;
+    # boosted = starless + gain * stars = signal * (1 + mask * (gain - 1)), stars = mask * signal
+    peak = cv2.dilate(np.maximum(lum_signal, 0.0), np.ones((7, 7), np.uint8))
     peak = _blur(peak, 1.5)
     gain = 1.0 + options.star_boost / (1.0 + peak / (BOOST_KNEE * noise))
-    boosted = starless + stars * gain[..., None].astype(np.float32)
+    signal *= (1.0 + mask * (gain - 1.0)).astype(np.float32)[..., None]
+    boosted = signal
+    del peak, gain, lum_signal
 
     # colour-preserving asinh stretch driven by the brightest channel: the sky (lifted BLACK_SIGMA
     # noise sigmas above black) becomes a neutral level T(p); the signal above it keeps its ratios
@@ -298,8 +298,6 @@ def enhance(rgb: np.ndarray, options: EnhanceOptions | None = None) -> EnhanceRe
         image=np.clip(out, 0.0, 1.0).astype(np.float32),
         background=background,
         mask=mask,
-        starless=starless,
-        stars=stars,
         noise=noise,
         stretch=strength,
     )
