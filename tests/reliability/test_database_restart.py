@@ -29,7 +29,7 @@ from tests.reliability.conftest import (
 
 pytestmark = pytest.mark.db
 
-FRAMES = 200
+FRAMES = 300
 DOWNTIME = 4.0  # seconds the database stays down
 
 
@@ -58,7 +58,7 @@ def test_ingest_survives_a_database_restart(tmp_path: Path, own_server: PrivateS
         ["ingest", str(share), "-j", "2", "--no-progress"], september_env(url, tmp_path), log
     )
     try:
-        wait_for(lambda: catalogue.frame_count() >= 20 or run.poll() is not None, 120, "rows")
+        wait_for(lambda: catalogue.frame_count() >= 10 or run.poll() is not None, 120, "rows")
         engine_for(url).dispose()  # the test's own connections must not keep the server up
         own_server.stop()
         stopped_at = time.monotonic()
