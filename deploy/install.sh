@@ -12,6 +12,7 @@ apt_packages=(
   astrometry.net astrometry-data-tycho2-10-19
   nodejs
   python3-venv
+  chromium
 )
 missing=()
 for package in "${apt_packages[@]}"; do
