@@ -17,7 +17,7 @@ __all__ = [
     "ClusterMember",
     "ClusterRecord",
     "ClusterSummary",
-    "LightPosition",
+    "LightPositions",
     "add_members",
     "add_memberships",
     "cluster_positions",
@@ -89,15 +89,18 @@ class ClusterRecord:
 
 
 @dataclass(frozen=True)
-class LightPosition:
-    """What clustering needs to know about a solved light."""
+class LightPositions:
+    """What clustering needs to know about solved lights, as columns (one entry per frame)."""
 
-    id: int
-    ra: float
-    dec: float
-    width_deg: float
-    height_deg: float
-    object: str | None
+    id: list[int]
+    ra: list[float]
+    dec: list[float]
+    width_deg: list[float]
+    height_deg: list[float]
+    object: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.id)
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,8 @@ def list_clusters(connection: Connection) -> list[ClusterRecord]:
     return [ClusterRecord(*row) for row in rows]
 
 
-def unclustered_lights(connection: Connection) -> list[LightPosition]:
-    """Solved lights that belong to no cluster yet."""
+def unclustered_lights(connection: Connection) -> LightPositions:
+    """Solved lights that belong to no cluster yet, as columns (fast for 100,000 rows)."""
     query = (
         sa.select(
             Subframe.id,
@@ -136,7 +139,15 @@ def unclustered_lights(connection: Connection) -> list[LightPosition]:
         )
         .order_by(Subframe.id)
     )
-    return [LightPosition(*row) for row in connection.execute(query)]
+    compiled = query.compile(dialect=connection.dialect)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), compiled.params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+    return LightPositions(*(list(c) for c in columns))
 
 
 def create_clusters(connection: Connection, records: Sequence[ClusterRecord]) -> list[int]:
@@ -151,15 +162,25 @@ def create_clusters(connection: Connection, records: Sequence[ClusterRecord]) ->
 def add_memberships(
     connection: Connection, memberships: Iterable[tuple[int, Iterable[int]]]
 ) -> None:
-    """Put frames into clusters: ``[(cluster_id, [subframe ids]), ...]`` (batched inserts)."""
-    rows = [
-        {"subframe_id": i, "cluster_id": cluster_id} for cluster_id, ids in memberships for i in ids
-    ]
-    if rows:
-        statement = sa.dialects.postgresql.insert(ClusterMember).on_conflict_do_nothing(
-            index_elements=["subframe_id"]
+    """Put frames into clusters: ``[(cluster_id, [subframe ids]), ...]``, in one statement."""
+    subframes: list[int] = []
+    clusters: list[int] = []
+    for cluster_id, ids in memberships:
+        ids = list(ids)
+        subframes.extend(ids)
+        clusters.extend([cluster_id] * len(ids))
+    if subframes:
+        connection.execute(
+            sa.text(
+                "INSERT INTO cluster_members (subframe_id, cluster_id) "
+                "SELECT * FROM unnest(CAST(:subframes AS bigint[]), CAST(:clusters AS bigint[])) "
+                "ON CONFLICT (subframe_id) DO NOTHING"
+            ),
+            {  # array literals: much faster to send than lists of 100,000 parameters
+                "subframes": "{" + ",".join(map(str, subframes)) + "}",
+                "clusters": "{" + ",".join(map(str, clusters)) + "}",
+            },
         )
-        connection.execute(statement, rows)
 
 
 def add_members(connection: Connection, cluster_id: int, subframe_ids: Iterable[int]) -> None:

@@ -115,11 +115,6 @@ def _rig(width: float, height: float) -> str:
     return f"{width:.2f}x{height:.2f}"
 
 
-def _next_panel(existing: list[store.ClusterRecord], target: str) -> int:
-    numbers = [int(c.panel[1:]) for c in existing if c.target == target and c.panel[1:].isdigit()]
-    return max(numbers, default=0) + 1
-
-
 def update_clusters(engine: Engine, config: ClusterConfig) -> ClusterUpdate:
     """Place every unclustered solved light into an existing or a new cluster."""
     update = ClusterUpdate()
@@ -129,17 +124,18 @@ def update_clusters(engine: Engine, config: ClusterConfig) -> ClusterUpdate:
         lights = store.unclustered_lights(connection)
         if not lights:
             return update
-        ra = np.array([f.ra for f in lights])
-        dec = np.array([f.dec for f in lights])
-        width = np.array([f.width_deg for f in lights])
-        height = np.array([f.height_deg for f in lights])
+        ra, dec = np.array(lights.ra), np.array(lights.dec)
+        width, height = np.array(lights.width_deg), np.array(lights.height_deg)
+        ids = np.array(lights.id)
         touched: set[int] = set()
         assigned = _join_existing(ra, dec, width, height, existing, config)
-        for cluster_index in np.unique(assigned[assigned >= 0]):
-            members = [lights[i].id for i in np.flatnonzero(assigned == cluster_index)]
-            store.add_members(connection, existing[cluster_index].id, members)
-            touched.add(existing[cluster_index].id)
-            update.joined += len(members)
+        joins = [
+            (existing[index].id, ids[assigned == index].tolist())
+            for index in np.unique(assigned[assigned >= 0])
+        ]
+        store.add_memberships(connection, joins)
+        touched.update(cluster_id for cluster_id, _ in joins)
+        update.joined = sum(len(members) for _, members in joins)
         rest = np.flatnonzero(assigned < 0)
         if len(rest):
             _create_new(connection, lights, rest, ra, dec, width, height, existing, config, update)
@@ -185,7 +181,7 @@ def _join_existing(
 
 def _create_new(
     connection: sa.Connection,
-    lights: list[store.LightPosition],
+    lights: store.LightPositions,
     rest: np.ndarray,
     ra: np.ndarray,
     dec: np.ndarray,
@@ -196,6 +192,8 @@ def _create_new(
     update: ClusterUpdate,
 ) -> None:
     groups = field_groups(width[rest], height[rest], config.fov_tolerance)
+    ids = np.array(lights.id)
+    objects = np.array(lights.object, dtype=object)
     pending: list[tuple[str, float, float, float, float, list[int]]] = []
     for group in np.unique(groups):
         members = rest[groups == group]
@@ -204,22 +202,27 @@ def _create_new(
         for label in np.unique(labels):
             chosen = members[labels == label]
             centre = mean_position(ra[chosen], dec[chosen])
-            target = target_name([lights[i].object for i in chosen], *centre)
+            target = target_name(objects[chosen].tolist(), *centre)
             pending.append(
                 (
                     target,
                     *centre,
                     float(np.median(width[chosen])),
                     float(np.median(height[chosen])),
-                    [lights[i].id for i in chosen],
+                    ids[chosen].tolist(),
                 )
             )
     # Number new panels of a target from the north-east corner, after its existing ones.
     pending.sort(key=lambda p: (p[0], -round(p[2], 3), round(p[1], 3)))
-    records = list(existing)
+    last_panel: dict[str, int] = {}
+    for cluster in existing:
+        if cluster.panel[1:].isdigit():
+            number = int(cluster.panel[1:])
+            last_panel[cluster.target] = max(last_panel.get(cluster.target, 0), number)
     new_records, members = [], []
-    for target, ra_c, dec_c, w, h, ids in pending:
-        panel = f"P{_next_panel(records, target)}"
+    for target, ra_c, dec_c, w, h, frame_ids in pending:
+        last_panel[target] = last_panel.get(target, 0) + 1
+        panel = f"P{last_panel[target]}"
         record = store.ClusterRecord(
             id=0,
             name=f"{target}-{panel}",
@@ -231,9 +234,8 @@ def _create_new(
             width_deg=w,
             height_deg=h,
         )
-        records.append(record)
         new_records.append(record)
-        members.append(ids)
+        members.append(frame_ids)
     cluster_ids = store.create_clusters(connection, new_records)
     store.add_memberships(
         connection, [(cid, ids) for cid, ids in zip(cluster_ids, members, strict=True)]
