@@ -21,7 +21,7 @@ from tests.reliability.conftest import (
     write_tiny_frames,
 )
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 FRAMES = 160
 

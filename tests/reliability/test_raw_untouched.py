@@ -13,7 +13,7 @@ import pytest
 
 from tests.reliability.conftest import Catalogue, run_september, september_env, sha256
 
-pytestmark = [pytest.mark.db, pytest.mark.solve]
+pytestmark = [pytest.mark.db, pytest.mark.solve, pytest.mark.slow]
 
 LIGHTS = 2
 # As root, permissions do not bind; without these capabilities they do (reading still works).
