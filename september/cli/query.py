@@ -92,7 +92,7 @@ def _print(records: list, fmt: str) -> None:
         table.add_column(name, overflow="fold")
     for record in records:
         table.add_row(*(_cell(getattr(record, name)) for name in TABLE_COLUMNS))
-    Console(width=200).print(table)
+    Console().print(table)
 
 
 @click.command()
