@@ -59,6 +59,7 @@ def catalogue_demo(config: Config | None, share: Path) -> int:
     console = Console()
     console.print(summary.table())
     engine = connect_engine(config)
+    grade_demo(config, engine, share.parent / "report-M1.html")
     near = frames_near(engine, 83.6, 22.0, 5.0)
     click.echo("september query --ra 83.6 --dec 22 --radius 5   (first 5 frames)")
     for record in near[:5]:
@@ -74,3 +75,17 @@ def catalogue_demo(config: Config | None, share: Path) -> int:
     click.echo(f"psql: {BLOG_QUERY};  -> {blog}")
     click.echo(f"september query --ra 83.6 --dec 22 --radius 5 --count  -> {counted} ({verdict})")
     return counted
+
+
+def grade_demo(config: Config, engine: object, report: Path) -> None:
+    """Grade the ingested frames (the bundled Gaia stars are loaded first when the reference
+    catalogue is empty), show the verdicts, and write the HTML report of the target."""
+    from september.report.night import write_report
+    from september.services.grade import grade
+
+    click.echo("Grading the light frames (september grade) ...")
+    summary = grade(config, engine)  # type: ignore[arg-type]
+    for label, count in summary.rows():
+        click.echo(f"  {label}: {count}")
+    write_report(engine, report, target="M1")  # type: ignore[arg-type]
+    click.echo(f"september report --target M1 --out {report}")

@@ -51,6 +51,8 @@ class GradeSummary:
             ("rejected", self.rejected),
         ]
         lines += [(f"rejected: {r}", n) for r, n in sorted(self.reasons.items())]
+        if self.catalogue_loaded:
+            lines.insert(0, ("reference stars loaded (bundled Gaia)", self.catalogue_stars))
         return lines
 
 
