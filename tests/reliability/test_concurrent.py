@@ -1,10 +1,13 @@
-"""Two `september ingest` runs over the same share at the same time: both finish cleanly (no
-deadlock, no error) and every frame is catalogued once, including two copies of one frame."""
+"""Two ingesters over the same share at the same time (two `september ingest` runs; the watch
+daemon and `september nightly`): both finish cleanly (no deadlock, no error) and every frame is
+catalogued once, including two copies of one frame."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from tests.reliability.conftest import (
     september_env,
     sha256,
     start_september,
+    wait_for,
     write_tiny_frames,
 )
 
@@ -59,3 +63,37 @@ def test_two_ingesters_at_once(tmp_path: Path, database_url: str, catalogue: Cat
     assert set(failures) == {other} and failures[other].reason == "duplicate"
     catalogued = [str(copy) if p == paths[0] and rows[0].path == str(copy) else p for p in paths]
     assert_catalogued_exactly_once(catalogue, [Path(p) for p in catalogued])
+
+
+def test_watcher_and_nightly_at_once(tmp_path: Path, database_url: str, catalogue: Catalogue):
+    share = tmp_path / "share"
+    paths = write_tiny_frames(share / "night", 3 * FRAMES)
+    env = september_env(database_url, tmp_path)
+    watch_log, nightly_log = tmp_path / "watch.log", tmp_path / "nightly.log"
+    watch = ["watch", str(share), "--settle", "0.5", "--interval", "0.5", "--observer", "polling"]
+    # Both start at once; the daemon catches up with the share while the nightly job ingests it.
+    nightly = start_september(["nightly", str(share), "--no-progress"], env, nightly_log)
+    watcher = start_september(watch, env, watch_log)
+    try:
+        assert nightly.wait(300) == 0, nightly_log.read_text()
+        wait_for(lambda: catalogue.frame_count() >= len(paths), 120, "every frame")
+        heartbeat = tmp_path / "data" / "state" / "watch.json"
+        wait_for(
+            lambda: heartbeat.exists() and '"queue_length": 0' in heartbeat.read_text(),
+            60,
+            "the daemon's queue to empty",
+        )
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        code = watcher.wait(60)
+        if nightly.poll() is None:
+            nightly.kill()
+    text = watch_log.read_text()
+    assert code == 0 and "batch-failed" not in text and "deadlock" not in text.lower(), text
+    assert_catalogued_exactly_once(catalogue, paths)
+    assert catalogue.failures() == {}
+    summary = nightly_log.read_text()
+    nightly_count = int(re.search(r"(\d+) frames catalogued", summary).group(1))
+    watcher_count = json.loads(heartbeat.read_text())["counts"].get("ingested", 0)
+    print(f"catalogued by the daemon: {watcher_count}, by the nightly job: {nightly_count}")
+    assert nightly_count + watcher_count == len(paths), (nightly_count, watcher_count)
