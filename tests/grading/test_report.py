@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from september.cli import cli
 from tests.grading.conftest import GradedNight
 
+pytestmark = pytest.mark.slow  # the shared fixture simulates, ingests and grades 32 frames
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
