@@ -53,6 +53,8 @@ _COLUMNS = [
     "date_obs",
     "ra",
     "dec",
+    "header_ra",
+    "header_dec",
     "radius_deg",
     "pixel_scale",
     "width",

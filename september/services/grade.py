@@ -176,6 +176,12 @@ def decide(rows: list[Mapping[str, Any]], config: Config) -> list[dict[str, Any]
         return []
     ra, dec, radius = _column(rows, "ra"), _column(rows, "dec"), _column(rows, "radius_deg")
     off_deg = off_target_distances(ra, dec, radius, config.grade.max_off_target)
+    # the pointing the capture program asked for also counts as an intended target: a new
+    # target (too few frames for a pointing of its own) is not off target when it is there
+    asked = quality.angular_distance(
+        ra, dec, _column(rows, "header_ra"), _column(rows, "header_dec")
+    )
+    off_deg = np.where(np.isfinite(asked), np.fmin(off_deg, asked), off_deg)
     times = np.array(
         [
             r["date_obs"].timestamp() + (r["exposure"] or 0) / 2 if r["date_obs"] else np.nan

@@ -172,7 +172,7 @@ def off_target_distances(
     Pointings are where frames gather: a frame with at least ``CORE_NEIGHBOURS`` others within
     ``link_fraction`` of its field radius is a core frame; linked core frames form one pointing
     (a target, or a mosaic panel) whose centre is their mean direction. NaN for unsolved frames
-    (ra NaN); infinity when no pointing exists.
+    (ra NaN) and when no pointing exists yet.
     """
     ra, dec, radius = (np.asarray(v, float) for v in (ra, dec, radius))
     out = np.full(ra.shape, np.nan)
@@ -185,8 +185,7 @@ def off_target_distances(
     pairs = tree.query_pairs(2.0 * np.sin(link / 2.0), output_type="ndarray")
     neighbours = np.bincount(pairs.ravel(), minlength=solved.size)
     core = np.flatnonzero(neighbours >= CORE_NEIGHBOURS)
-    if core.size == 0:
-        out[solved] = np.inf
+    if core.size == 0:  # no pointing anywhere yet: nothing to be off from
         return out
     core_pairs = pairs[np.isin(pairs[:, 0], core) & np.isin(pairs[:, 1], core)]
     from scipy.sparse import coo_matrix

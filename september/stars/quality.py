@@ -17,6 +17,7 @@ __all__ = [
     "FWHM_PER_SIGMA",
     "SkyPhotometry",
     "airmass",
+    "angular_distance",
     "aperture_photometry",
     "background_gradient",
     "catalogue_fraction",
@@ -163,6 +164,15 @@ def catalogue_fraction(expected_mag: np.ndarray, matched_mag: np.ndarray, limit:
         return float("nan")
     found = np.count_nonzero(np.asarray(matched_mag, float) <= limit)
     return float(min(found / expected, 1.0))
+
+
+def angular_distance(
+    ra: np.ndarray, dec: np.ndarray, ra2: np.ndarray, dec2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distances (deg) between arrays of positions (haversine; NaN in, NaN out)."""
+    r1, d1, r2, d2 = (np.radians(np.asarray(v, float)) for v in (ra, dec, ra2, dec2))
+    h = np.sin((d1 - d2) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r1 - r2) / 2) ** 2
+    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
 def off_target_deg(ra: float, dec: float, target_ra: float, target_dec: float) -> float:

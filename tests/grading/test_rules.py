@@ -121,3 +121,35 @@ def test_background_gradient_measures_a_plane() -> None:
     yy, xx = np.mgrid[0:100, 0:200]
     sky = 1000.0 + 0.5 * xx - 0.2 * yy
     assert quality.background_gradient(sky) == pytest.approx(0.5 * 199 + 0.2 * 99)
+
+
+def test_decide_uses_pointings_and_the_requested_position() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from september.config import Config
+    from september.services.grade import decide
+
+    rng = np.random.default_rng(8)
+    start = datetime(2026, 12, 12, 22, 0, tzinfo=UTC)
+
+    def row(i: int, ra: float, dec: float, header: tuple[float, float] | None, obj: str) -> dict:
+        return dict(
+            id=i, ra=ra, dec=dec, radius_deg=1.2, date_obs=start + timedelta(minutes=2 * i),
+            exposure=120.0, filter="L", camera="cam", telescope="scope", gain=100.0,
+            xbinning=1, ybinning=1, object=obj, zero_point=18.1 + rng.normal(0, 0.01),
+            solve_status="solved", star_count=1000 + rng.normal(0, 10), hfr=1.3, fwhm=1.65,
+            eccentricity=0.25, fwhm_arcsec=19.5, trail_score=0.01, grade_override=None,
+            header_ra=header[0] if header else None, header_dec=header[1] if header else None,
+        )  # fmt: skip
+
+    rows = [row(i, 83.63 + rng.normal(0, 0.01), 22.01, (83.63, 22.01), "M1") for i in range(10)]
+    rows.append(row(10, 83.84, 22.0 - 0.03, (83.84, 21.98), "M42"))  # a new target, 2 frames
+    rows.append(row(11, 83.84, 22.0 - 0.03, None, "M42"))  # no header pointing: still near M1
+    rows.append(row(12, 88.0, 25.0, (83.63, 22.01), "M1"))  # 5 deg from where it was sent
+    rows.append(row(13, 120.0, 40.0, (120.0, 40.0), "NGC 2683"))  # new, alone, where asked
+    rows.append(row(14, 83.63, 22.01, (83.63, 22.01), "M1"))
+    rows[14]["solve_status"], rows[14]["ra"], rows[14]["dec"] = "failed", None, None
+    out = {r["id"]: r for r in decide(rows, Config())}
+    assert all(out[i]["grade"] == "accepted" for i in (*range(12), 13)), out
+    assert out[12]["grade_reasons"] == ["off-target"] and out[12]["off_target_deg"] > 4
+    assert out[14]["grade_reasons"] == ["unsolved"]
