@@ -17,7 +17,8 @@ __all__ = ["correct_defects", "cosmetic_correction", "dark_defects", "local_defe
 HOT_SIGMA = 5.0  # dark pixels this many robust sigmas above the median are hot
 COLD_SIGMA = 5.0
 LOCAL_SIGMA = 6.0  # a light pixel this far above the brightest neighbour (noise units) is hot
-NEIGHBOUR_FRACTION = 0.5  # ... and its brightest neighbour holds less than this share of it
+NEIGHBOUR_FRACTION = 0.15  # ... and its brightest neighbour holds less than this share of it
+# (a Gaussian star of FWHM >= 1.3 px puts > 15% of its peak into its brightest neighbour)
 
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], bool)
 
@@ -57,8 +58,9 @@ def local_defects(data: np.ndarray, *, sigma: float = LOCAL_SIGMA) -> np.ndarray
     """Boolean map of isolated hot or cold pixels of a light (local sigma test).
 
     Candidates stand ``sigma`` noise units above their brightest (or below their faintest)
-    neighbour; a hot candidate is kept only if its brightest neighbour holds less than half of
-    its excess over the local (5 x 5 median) background, which spares star cores.
+    neighbour; a hot candidate is kept only if its brightest neighbour holds less than
+    NEIGHBOUR_FRACTION of its excess over the local (5 x 5 median) background, which spares the
+    cores of all but the most undersampled stars.
     """
     finite = np.isfinite(data)
     fill = float(np.median(data[finite][:: max(1, data.size // 100_000)])) if finite.any() else 0.0

@@ -187,6 +187,7 @@ def integrate(
     normalisation: str = "additive-scaling",
     weights: Sequence[float] | np.ndarray | str = "noise",
     fwhm: Sequence[float | None] | None = None,
+    noise: Sequence[float] | None = None,
     low_sigma: float | None = None,
     high_sigma: float | None = None,
     percentile_low: float = 0.2,
@@ -197,9 +198,11 @@ def integrate(
     """Integrate equally shaped 2-D frames (arrays or memmaps; NaN marks pixels without data).
 
     ``weights`` is a sequence of per-frame weights or a weighting mode of :func:`frame_weights`.
-    ``low_sigma``/``high_sigma`` default to 4/3 sigma for sigma and winsorized clipping and 5/5
-    mean deviations for linear fit clipping. ``progress(done_rows, total_rows)`` is called after
-    each chunk.
+    ``noise`` (per-frame pixel noise) replaces the noise measured on the frames for weighting:
+    pass the noise of the frames before registration, since resampling smooths it by an amount
+    that depends on each frame's sub-pixel shift. ``low_sigma``/``high_sigma`` default to 4/3
+    sigma for sigma and winsorized clipping and 5/5 mean deviations for linear fit clipping.
+    ``progress(done_rows, total_rows)`` is called after each chunk.
     """
     if not frames:
         raise ValueError("no frames to integrate")
@@ -218,8 +221,13 @@ def integrate(
     stats = [frame_stats(f) for f in frames]
     signal = signal_ratios(frames, stats) if normalisation == "additive-scaling" else None
     if isinstance(weights, str):
+        weighting = stats
+        if noise is not None:  # noise measured before resampling, which smooths it unevenly
+            weighting = [
+                FrameStats(s.location, s.scale, float(v)) for s, v in zip(stats, noise, strict=True)
+            ]
         w = frame_weights(
-            stats, fwhm=fwhm, mode=weights, normalisation=normalisation, signal=signal
+            weighting, fwhm=fwhm, mode=weights, normalisation=normalisation, signal=signal
         )
     else:
         w = np.asarray(weights, dtype=np.float64)

@@ -26,7 +26,7 @@ from september.engine.calibrate import calibrate_light
 from september.engine.colour import balance_background, balance_stars, colour_image, luminance
 from september.engine.cosmetic import cosmetic_correction, dark_defects
 from september.engine.enhance import EnhanceOptions, enhance, write_preview, write_tiff16
-from september.engine.integrate import MEMORY_LIMIT, IntegrationResult, integrate
+from september.engine.integrate import MEMORY_LIMIT, IntegrationResult, frame_stats, integrate
 from september.engine.masters import (
     Master,
     master_bias,
@@ -214,6 +214,7 @@ def stack_package(
     try:
         stacks: dict[str, Any] = {}
         kept: dict[str, list[dict[str, Any]]] = {}
+        noise: dict[str, list[float]] = {}  # pixel noise of each calibrated light, unresampled
         reference_stars = np.empty((0, 2))
         shape: tuple[int, int] | None = None
         counts = {name: len(manifest.lights(name)) for name in manifest.filters()}
@@ -261,6 +262,7 @@ def stack_package(
                 kept[name] = []
             stacks[name][len(kept[name])] = registered
             kept[name].append(light)
+            noise.setdefault(name, []).append(frame_stats(data).noise)
             report.registration.append(
                 {
                     "path": light["path"],
@@ -284,6 +286,7 @@ def stack_package(
                 normalisation=options.normalisation,
                 weights=options.weights,
                 fwhm=fwhm,
+                noise=noise[name],
                 memory_limit=options.memory_limit,
                 progress=lambda d, t, n=name: step(f"integrate {n}", d, t),
             )
