@@ -222,7 +222,6 @@ def _timed(outcome: FileOutcome, start: float) -> FileOutcome:
 def _catalogue(
     path: str, size: int, mtime: float, options: IngestOptions, engine: sa.Engine
 ) -> FileOutcome:
-
     def look_up() -> frames.KnownFile | None:
         with engine.connect() as connection:
             return frames.known_file(connection, path)
