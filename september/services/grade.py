@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ EDGE_MARGIN_PX = 3.0  # catalogue stars this close to the edge are not "expected
 MATCH_IN_MEMORY = True  # KD-tree beats q3c_join for one frame (bench/bench_catalog.py)
 PHOTOMETRY_FLAGS = 1 | 2 | 4  # blended, saturated, edge: not used for the zero point
 SHAPE_FLAGS = 1 | 2 | 4 | 8 | 16  # only clean, fitted stars vote on trailing
+PARALLEL_FROM = 8  # frames to measure before worker processes pay off ([ingest] workers)
 
 
 @dataclass
@@ -251,11 +252,12 @@ def grade(
 
         summary.catalogue_stars = load_catalogue(engine, "gaia-bundled").inserted
         summary.catalogue_loaded = True
-    for done, row in enumerate(pending, 1):
+    url = engine.url.render_as_string(hide_password=False)
+    for done, (frame_id, values) in enumerate(
+        _measured(url, [dict(r) for r in pending], config), 1
+    ):
         with engine.begin() as connection:
-            catalogue = _catalogue_around(connection, row)
-            values = measure_frame(row, catalogue, config.grade)
-            grades.store_metrics(connection, row["id"], values)
+            grades.store_metrics(connection, frame_id, values)
         summary.measured += 1
         if progress:
             progress(done, len(pending))
@@ -270,6 +272,33 @@ def grade(
             summary.rejected += 1
             summary.reasons[item["grade_reasons"][0] if item["grade_reasons"] else "manual"] += 1
     return summary
+
+
+def _measure_one(url: str, row: dict[str, Any], config: GradeConfig) -> tuple[int, dict]:
+    """Measure one frame (in a worker process): its catalogue cone, then its metrics."""
+    from september.catalogue.database import engine_for
+
+    with engine_for(url).connect() as connection:
+        catalogue = _catalogue_around(connection, row)
+    return row["id"], measure_frame(row, catalogue, config)
+
+
+def _measured(
+    url: str, rows: list[dict[str, Any]], config: Config
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(frame id, metrics) of every row, in worker processes when there is enough work."""
+    workers = max(1, config.ingest.workers)
+    if workers == 1 or len(rows) < PARALLEL_FROM:
+        for row in rows:
+            yield _measure_one(url, row, config.grade)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_measure_one, url, row, config.grade) for row in rows]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def _catalogue_around(connection: sa.Connection, row: Mapping[str, Any]) -> np.ndarray:
