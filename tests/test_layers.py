@@ -47,3 +47,8 @@ def test_science_does_not_import_catalogue_services_or_cli() -> None:
 
 def test_catalogue_does_not_import_image_maths_or_upper_layers() -> None:
     assert _violations(["catalogue"], FORBIDDEN_FOR_CATALOGUE) == []
+
+
+def test_services_do_not_import_interfaces() -> None:
+    interfaces = ("september.cli", "september.daemon", "september.report", "september.demo")
+    assert _violations(["services"], interfaces) == []

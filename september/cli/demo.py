@@ -22,6 +22,6 @@ def command(config: object, workdir: Path, seed: int) -> None:
 
     Example: september demo --workdir /tmp/demo
     """
-    from september.services.demo import run_demo
+    from september.demo.night import run_demo
 
     run_demo(config, workdir=workdir, seed=seed)

@@ -11,7 +11,7 @@ import pytest
 
 from september.config import Config
 from september.services.status import read_status, watch_status_path
-from september.services.watch_demo import watch_demo
+from september.demo.watch import watch_demo
 from tests.reliability.conftest import Catalogue
 
 pytestmark = [pytest.mark.db, pytest.mark.solve]

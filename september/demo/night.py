@@ -30,7 +30,7 @@ def run_demo(config: Config | None, workdir: Path, seed: int = 1) -> Path:
     for path in result.truth_files:
         click.echo(f"  ground truth: {path}")
     catalogue_demo(config, share)
-    from september.services.watch_demo import watch_demo
+    from september.demo.watch import watch_demo
 
     watch_demo(config, share, seed=seed)  # the daemon catalogues frames arriving while it runs
     return share
