@@ -8,7 +8,7 @@ truth; no clear, well-guided, on-target frame rejected.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from click.testing import CliRunner
 
 from september.catalogue.database import engine_for
 from september.cli import cli
-from september.services.grade import grade
 from tests.grading.conftest import GradedNight
 
 pytestmark = pytest.mark.slow  # the shared fixture simulates, ingests and grades 32 frames
@@ -79,8 +78,9 @@ def test_no_clear_well_focused_frame_is_rejected(m1_nights: GradedNight) -> None
     assert all(r["catalogue_fraction"] > 0.9 and r["snr_weight"] > 0 for r in good)
 
 
-def test_override_sticks_and_regrade_follows_the_config(graded_copy: GradedNight) -> None:
-    engine = engine_for(graded_copy.url)
+def test_override_sticks_and_regrade_follows_the_config(
+    graded_copy: GradedNight, tmp_path: Path
+) -> None:
     pairs = _graded(graded_copy)
     cloudy = next(r for t, r in pairs if t.cloudy and not t.off_target)
     clear = next(r for t, r in pairs if not (t.cloudy or t.trailed or t.off_target))
@@ -89,12 +89,14 @@ def test_override_sticks_and_regrade_follows_the_config(graded_copy: GradedNight
     for frame, value in ((cloudy, "accepted"), (clear, "rejected")):
         result = runner.invoke(cli, ["grade", "--override", str(frame["id"]), value], env=env)
         assert result.exit_code == 0, result.output
-    lenient = replace(
-        graded_copy.config,
-        grade=replace(graded_copy.config.grade, min_transparency=0.0),
+    config_file = tmp_path / "september.toml"
+    config_file.write_text("[grade]\nmin_transparency = 0.0\n")
+    result = runner.invoke(
+        cli, ["--config", str(config_file), "grade", "--regrade", "--no-progress"], env=env
     )
-    summary = grade(lenient, engine, regrade=True)
-    assert summary.measured == len(pairs)
+    assert result.exit_code == 0, result.output
+    measured = re.search(r"frames measured\W+(\d+)", result.output)
+    assert measured and int(measured.group(1)) == len(pairs), result.output
     after = {r["id"]: r for _, r in _graded(graded_copy)}
     assert after[cloudy["id"]]["grade"] == "accepted"
     assert after[clear["id"]]["grade"] == "rejected"
