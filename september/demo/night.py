@@ -1,5 +1,5 @@
-"""The demo night: simulate a small Crab night into a share folder and say what was written
-(later steps ingest, grade, query and export it)."""
+"""The demo night: simulate a small Crab night into a share folder, then ingest, grade, query,
+cluster and export it, and show the watch daemon catalogue frames as they arrive."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def run_demo(config: Config | None, workdir: Path, seed: int = 1) -> Path:
     for path in result.truth_files:
         click.echo(f"  ground truth: {path}")
     catalogue_demo(config, share)
+    export_demo(config, Path(workdir) / "packages")
     from september.demo.watch import watch_demo
 
     watch_demo(config, share, seed=seed)  # the daemon catalogues frames arriving while it runs
@@ -74,7 +75,47 @@ def catalogue_demo(config: Config | None, share: Path) -> int:
     verdict = "same count" if blog == counted == len(near) else "MISMATCH"
     click.echo(f"psql: {BLOG_QUERY};  -> {blog}")
     click.echo(f"september query --ra 83.6 --dec 22 --radius 5 --count  -> {counted} ({verdict})")
+    if verdict != "same count":
+        from september.errors import SeptemberError
+
+        raise SeptemberError(f"the blog's SQL counted {blog} frames, september query {counted}")
     return counted
+
+
+def export_demo(config: Config | None, out: Path) -> None:
+    """Cluster the lights into pointings and export the accepted ones with their calibration."""
+    from september.catalogue import clusters as store
+    from september.catalogue.database import connect_engine
+    from september.config import load_config
+    from september.services.cluster import update_clusters
+    from september.services.export import Selection, export
+
+    config = config or load_config()
+    engine = connect_engine(config)
+    update = update_clusters(engine, config.cluster)
+    click.echo(
+        f"september cluster  -> {len(update.created)} new clusters, "
+        f"{update.joined} frames joined existing ones"
+    )
+    with engine.connect() as connection:
+        for summary in store.cluster_summaries(connection, store.accepted_clause()):
+            hours = ", ".join(
+                f"{f} {s / 60:.0f} min" for f, s in sorted(summary.integration_by_filter.items())
+            )
+            click.echo(
+                f"  {summary.cluster.name}: {summary.frames} frames, "
+                f"{summary.accepted} accepted ({hours or 'none'})"
+            )
+    click.echo(f"september export --target M1 --out {out}")
+    result = export(engine, config, Selection(target="M1"), out)
+    for package in result.packages:
+        click.echo(f"  package {package} (manifest {package / 'september.json'})")
+    click.echo(
+        f"  {result.lights} accepted lights with their calibration; {result.written} files "
+        f"written, {result.kept} already there; checksums verified"
+    )
+    for item in result.unmatched:
+        click.echo(f"  left out: {Path(item['original_path']).name}: {item['reason']}")
 
 
 def grade_demo(config: Config, engine: object, report: Path) -> None:
