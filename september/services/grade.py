@@ -25,7 +25,6 @@ __all__ = ["GradeSummary", "decide", "grade", "grade_for_nightly", "measure_fram
 
 CONE_MARGIN = 1.05  # catalogue cone radius, in field radii
 EDGE_MARGIN_PX = 3.0  # catalogue stars this close to the edge are not "expected"
-MATCH_IN_MEMORY = True  # KD-tree beats q3c_join for one frame (bench/bench_catalog.py)
 PHOTOMETRY_FLAGS = 1 | 2 | 4  # blended, saturated, edge: not used for the zero point
 SHAPE_FLAGS = 1 | 2 | 4 | 8 | 16  # only clean, fitted stars vote on trailing
 PARALLEL_FROM = 8  # frames to measure before worker processes pay off ([ingest] workers)
@@ -40,7 +39,6 @@ class GradeSummary:
     accepted: int = 0
     rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)  # first reason -> frames
-    unreadable: list[str] = field(default_factory=list)  # paths graded from stored values
     catalogue_stars: int = 0
     catalogue_loaded: bool = False  # the empty reference catalogue was filled from Gaia first
 
@@ -74,8 +72,10 @@ def measure_frame(
     """Quality metrics of one solved light frame (``grades.METRIC_COLUMNS``).
 
     ``row`` is the frame's catalogue row, ``catalogue`` the reference stars around it
-    (``reference_stars.STAR_DTYPE``). The frame is read again for photometry and star shapes;
-    when the file is gone, the stored brightest detections are used (no trailing, no gradient).
+    (``reference_stars.STAR_DTYPE``), matched in memory: one cone plus a KD-tree beats a
+    per-frame ``q3c_join`` (``bench/bench_catalog.py``). The frame is read again for photometry
+    and star shapes; when the file is gone, the stored brightest detections are used (no
+    trailing, no gradient).
     """
     from september.stars import quality
     from september.stars.crossmatch import match_sky

@@ -106,3 +106,18 @@ def test_override_sticks_and_regrade_follows_the_config(
     assert sum(r["grade"] == "rejected" for r in after.values()) < before
     result = runner.invoke(cli, ["grade", "--override", "999999", "accepted"], env=env)
     assert result.exit_code == 2 and "no light frame with id 999999" in result.output
+
+
+def test_a_frame_whose_file_is_gone_is_measured_from_its_stored_stars(
+    m1_nights: GradedNight,
+) -> None:
+    from september.catalogue import grades, reference_stars
+    from september.services.grade import measure_frame
+
+    with engine_for(m1_nights.url).connect() as connection:
+        row = dict(next(r for r in grades.light_frames(connection) if r["grade"] == "accepted"))
+        catalogue = reference_stars.cone(connection, row["ra"], row["dec"], row["radius_deg"])
+    row["path"] = str(m1_nights.root / "moved-away.fits")
+    values = measure_frame(row, catalogue, m1_nights.config.grade)
+    assert "trail_score" not in values and "background_gradient" not in values
+    assert values["matched_stars"] >= 20 and values["zero_point"] is not None
