@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from september.config import Config
-from september.services.status import read_status, watch_status_path
 from september.demo.watch import watch_demo
+from september.services.status import read_status, watch_status_path
 from tests.reliability.conftest import Catalogue
 
 pytestmark = [pytest.mark.db, pytest.mark.solve]
