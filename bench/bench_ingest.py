@@ -55,7 +55,7 @@ def _september(lights: list[Path], url: str) -> list[float]:
     return times
 
 
-def _peer(lights: list[Path]) -> tuple[list[float], int]:
+def _peer(lights: list[Path], timeout: float) -> tuple[list[float], int]:
     times, solved = [], 0
     for path in lights:
         with tempfile.TemporaryDirectory(prefix="september-bench-peer-") as tmp:
@@ -64,7 +64,7 @@ def _peer(lights: list[Path]) -> tuple[list[float], int]:
                 subprocess.run(
                     ["solve-field", str(path), "--dir", tmp],
                     capture_output=True,
-                    timeout=PEER_TIMEOUT,
+                    timeout=timeout,
                     check=False,
                 )
             times.append(time.perf_counter() - start)
@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--peer-timeout", type=float, default=PEER_TIMEOUT, help="seconds")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="september-bench-ingest-"))
@@ -90,12 +91,13 @@ def main() -> None:
         print("september ingest, one worker:")
         ours = _september(lights, server.url())
         print("solve-field with defaults:")
-        theirs, solved = _peer(lights)
+        theirs, solved = _peer(lights, args.peer_timeout)
         ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
         print(f"frames: {len(lights)} full-scale (4656x3520) lights; peer solved {solved}")
         print(f"september median per frame: {ours_median:.2f} s (end to end, one core)")
         print(f"solve-field defaults median per frame: {theirs_median:.1f} s")
-        print(f"ratio: {theirs_median / ours_median:.1f}x faster (target >= 20x)")
+        bound = "at least " if solved < len(lights) else ""
+        print(f"ratio: {bound}{theirs_median / ours_median:.1f}x faster (target >= 20x)")
         print(f"median < 1.5 s per frame per core: {'met' if ours_median < 1.5 else 'NOT met'}")
     finally:
         server.stop()
