@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class StackOptions:
     enhance: EnhanceOptions = field(default_factory=EnhanceOptions)
     scratch_dir: Path | None = None  # where registered frames are memory-mapped (default: temp)
     finish: bool = True  # False: stop at the linear masters (no colour, enhancement or TIFF)
+    workers: int = 2  # lights calibrated and registered at the same time (threads)
 
 
 @dataclass
@@ -104,7 +106,8 @@ class _Calibration:
     def _read(self, frames: list[dict[str, Any]]) -> list[np.ndarray]:
         from september.image.frames import read_frame
 
-        return [read_frame(self.manifest.absolute(f)).data for f in frames]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda f: read_frame(self.manifest.absolute(f)).data, frames))
 
     def master(
         self, kind: str, frames: list[dict[str, Any]], *, bias: Master | None = None, **kw: Any
@@ -139,7 +142,10 @@ class _Calibration:
         )
         return master
 
-    def calibrate(self, light: dict[str, Any], data: np.ndarray, cosmetic: bool) -> np.ndarray:
+    def masters_for(
+        self, light: dict[str, Any]
+    ) -> tuple[Master | None, Master | None, Master | None, bool]:
+        """(bias, dark, flat, dark is scaled) for a light, built once and cached."""
         m = self.manifest
         calibration = light.get("calibration", {})
         bias = self.master("bias", m.calibration_for(light, "bias"))
@@ -147,6 +153,12 @@ class _Calibration:
         dark = self.master("dark", m.calibration_for(light, "dark"), bias=bias if scaled else None)
         flat_dark = self.master("dark-flat", m.calibration_for(light, "dark-flat"))
         flat = self.master("flat", m.calibration_for(light, "flat"), bias=bias, flat_dark=flat_dark)
+        if dark is not None and id(dark) not in self.defects:
+            self.defects[id(dark)] = dark_defects(dark.data)
+        return bias, dark, flat, scaled
+
+    def calibrate(self, light: dict[str, Any], data: np.ndarray, cosmetic: bool) -> np.ndarray:
+        bias, dark, flat, scaled = self.masters_for(light)
         out = calibrate_light(
             data,
             exposure=light.get("exposure"),
@@ -156,13 +168,72 @@ class _Calibration:
         )
         if not cosmetic:
             return out
-        defects = None
-        if dark is not None:
-            if id(dark) not in self.defects:
-                self.defects[id(dark)] = dark_defects(dark.data)
-            defects = self.defects[id(dark)]
+        defects = self.defects[id(dark)] if dark is not None else None
         corrected, _ = cosmetic_correction(out, dark_map=defects)
         return corrected
+
+
+@dataclass
+class _Registered:
+    """What happened to one light: its alignment and noise, or why it was skipped."""
+
+    alignment: Alignment | None = None
+    noise: float = 0.0
+    reason: str | None = None
+    registered: np.ndarray | None = None  # the reference only: stored once the stacks exist
+
+
+class _Registrar:
+    """Reads, calibrates, registers and stores one light (thread-safe once masters are built)."""
+
+    def __init__(
+        self, manifest: Any, calibration: _Calibration, cosmetic: bool, reference: dict[str, Any]
+    ) -> None:
+        self.manifest, self.calibration, self.cosmetic = manifest, calibration, cosmetic
+        self.reference = reference
+        self.shape: tuple[int, int] | None = None
+        self.reference_stars = np.empty((0, 2))
+        self.stacks: dict[str, Any] = {}
+        self.slot_of: dict[int, int] = {}
+
+    def process(self, light: dict[str, Any]) -> _Registered:
+        from september.image.frames import read_frame
+
+        try:
+            frame = read_frame(self.manifest.absolute(light))
+        except BadFrameError as err:
+            return _Registered(reason=str(err))
+        data = self.calibration.calibrate(light, frame.data, self.cosmetic)
+        del frame
+        stars = detect_stars(data)
+        noise = frame_stats(data).noise
+        if self.shape is None:
+            self.shape, self.reference_stars = data.shape, stars
+            alignment = Alignment(np.eye(2, 3), "reference", 0.0, len(stars))
+            return _Registered(alignment, noise, registered=data)
+        if data.shape != self.shape:
+            return _Registered(reason=f"size {data.shape} differs from {self.shape}")
+        try:
+            alignment = align(
+                stars,
+                self.reference_stars,
+                wcs_header=_wcs_header(light),
+                reference_wcs_header=_wcs_header(self.reference),
+                shape=self.shape,
+            )
+        except RegistrationError as err:
+            return _Registered(reason=str(err))
+        result = _Registered(alignment, noise)
+        self.store(light, result, warp(data, alignment.matrix, self.shape))
+        return result
+
+    def store(
+        self, light: dict[str, Any], result: _Registered, data: np.ndarray | None = None
+    ) -> None:
+        """Write a registered light into its filter's memory map."""
+        name = light["filter"] or "L"
+        self.stacks[name][self.slot_of[id(light)]] = result.registered if data is None else data
+        result.registered = None
 
 
 def _reference_light(lights: list[dict[str, Any]]) -> dict[str, Any]:
@@ -194,7 +265,6 @@ def stack_package(
 
     ``progress(stage, done, total)`` is called as the work goes on.
     """
-    from september.image.frames import read_frame
     from september.package.manifest import load_manifest
 
     options = options or StackOptions()
@@ -215,54 +285,56 @@ def stack_package(
         stacks: dict[str, Any] = {}
         kept: dict[str, list[dict[str, Any]]] = {}
         noise: dict[str, list[float]] = {}  # pixel noise of each calibrated light, unresampled
-        reference_stars = np.empty((0, 2))
-        shape: tuple[int, int] | None = None
-        counts = {name: len(manifest.lights(name)) for name in manifest.filters()}
-        for done, light in enumerate(ordered):
-            step("calibrate and register", done, len(ordered))
-            try:
-                frame = read_frame(manifest.absolute(light))
-            except BadFrameError as err:
-                report.skipped.append({"path": light["path"], "reason": str(err)})
-                continue
-            data = calibration.calibrate(light, frame.data, options.cosmetic)
-            stars = detect_stars(data)
-            if shape is None:
-                shape, reference_stars = data.shape, stars
-                alignment = Alignment(np.eye(2, 3), "reference", 0.0, len(stars))
-            elif data.shape != shape:
-                report.skipped.append(
-                    {"path": light["path"], "reason": f"size {data.shape} differs from {shape}"}
-                )
-                continue
-            else:
-                try:
-                    alignment = align(
-                        stars,
-                        reference_stars,
-                        wcs_header=_wcs_header(light),
-                        reference_wcs_header=_wcs_header(reference),
-                        shape=shape,
+        slots: dict[str, list[int]] = {}
+        registrar = _Registrar(manifest, calibration, options.cosmetic, reference)
+        results: list[tuple[dict[str, Any], _Registered]] = []
+        remaining = list(ordered)
+        while remaining and registrar.shape is None:  # the first readable light is the reference
+            light = remaining.pop(0)
+            registrar.reference = light
+            results.append((light, registrar.process(light)))
+        if registrar.shape is not None:
+            for light in remaining:  # masters first, in this thread: the workers only read them
+                calibration.masters_for(light)
+            shape = registrar.shape
+            for light in ordered:
+                name = light["filter"] or "L"
+                if name not in stacks:
+                    count = sum(1 for x in ordered if (x["filter"] or "L") == name)
+                    stacks[name] = np.lib.format.open_memmap(
+                        scratch / f"{len(stacks)}.npy",
+                        mode="w+",
+                        dtype=np.float32,
+                        shape=(count, *shape),
                     )
-                except RegistrationError as err:
-                    report.skipped.append({"path": light["path"], "reason": str(err)})
-                    continue
-            if alignment.method == "reference":
-                registered = data
-            else:
-                registered = warp(data, alignment.matrix, shape)
+                    kept[name], slots[name], noise[name] = [], [], []
+            slot_of: dict[int, int] = {}
+            counters: dict[str, int] = {}
+            for light in ordered:
+                name = light["filter"] or "L"
+                slot_of[id(light)] = counters.get(name, 0)
+                counters[name] = slot_of[id(light)] + 1
+            registrar.stacks, registrar.slot_of = stacks, slot_of
+            first = results[-1]
+            if first[1].registered is not None:
+                registrar.store(first[0], first[1])
+            done = len(results)
+            with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+                for light, result in zip(
+                    remaining, pool.map(registrar.process, remaining), strict=True
+                ):
+                    results.append((light, result))
+                    done += 1
+                    step("calibrate and register", done, len(ordered))
+        for light, result in results:
+            if result.reason is not None:
+                report.skipped.append({"path": light["path"], "reason": result.reason})
+                continue
             name = light["filter"] or "L"
-            if name not in stacks:
-                stacks[name] = np.lib.format.open_memmap(
-                    scratch / f"{len(stacks)}.npy",
-                    mode="w+",
-                    dtype=np.float32,
-                    shape=(counts.get(name, len(lights)), *shape),
-                )
-                kept[name] = []
-            stacks[name][len(kept[name])] = registered
             kept[name].append(light)
-            noise.setdefault(name, []).append(frame_stats(data).noise)
+            slots[name].append(registrar.slot_of[id(light)])
+            noise[name].append(result.noise)
+            alignment = result.alignment
             report.registration.append(
                 {
                     "path": light["path"],
@@ -272,13 +344,14 @@ def stack_package(
                     "matrix": np.round(alignment.matrix, 8).tolist(),
                 }
             )
+        stacks = {name: cube for name, cube in stacks.items() if kept[name]}
         step("calibrate and register", len(ordered), len(ordered))
         if not stacks:
             raise StackError("no light could be calibrated and registered; see the skipped list")
 
         masters: dict[str, np.ndarray] = {}
         for name, cube in stacks.items():
-            frames = [cube[i] for i in range(len(kept[name]))]
+            frames = [cube[i] for i in slots[name]]
             fwhm = [(light.get("quality") or {}).get("fwhm") for light in kept[name]]
             result = integrate(
                 frames,

@@ -146,10 +146,16 @@ def _combine(
     for block in numba.prange(blocks):
         v = np.empty(frames, np.float64)
         ids = np.empty(frames, np.int64)
-        for p in range(block * BLOCK, min(pixels, (block + 1) * BLOCK)):
+        first = block * BLOCK
+        last = min(pixels, first + BLOCK)
+        local = np.empty((last - first, frames), np.float32)  # contiguous reads, frame by frame
+        for i in range(frames):
+            for p in range(first, last):
+                local[p - first, i] = values[i, p]
+        for p in range(first, last):
             n = 0
             for i in range(frames):
-                x = values[i, p]
+                x = local[p - first, i]
                 if np.isfinite(x):
                     # insertion sort as the values arrive
                     k = n
