@@ -42,6 +42,9 @@ import click
     help="MB of working memory for one integration chunk.",
 )
 @click.option(
+    "--workers", type=int, default=2, show_default=True, help="Lights processed at the same time."
+)
+@click.option(
     "--linear-only", is_flag=True, help="Stop at the linear masters (no colour or enhancement)."
 )
 @click.pass_obj
@@ -56,6 +59,7 @@ def command(
     star_boost: float,
     tile_size: int | None,
     memory: int,
+    workers: int,
     linear_only: bool,
 ) -> None:
     """Stack an export package: masters, calibration, registration, integration, colour, enhance.
@@ -78,6 +82,7 @@ def command(
         memory_limit=memory << 20,
         enhance=EnhanceOptions(stretch=stretch, star_boost=star_boost, tile_size=tile_size),
         finish=not linear_only,
+        workers=workers,
     )
     with Progress(
         "[progress.description]{task.description}",
