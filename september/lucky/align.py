@@ -1,0 +1,142 @@
+"""Registration for lucky imaging: find trackable structure, measure shifts to sub-pixel precision.
+
+Shifts are measured with OpenCV's normalised cross-correlation (``cv2.matchTemplate``) and refined
+by a least-squares paraboloid through the 3 x 3 neighbourhood of the correlation peak. A peak on the
+border of the search window means the true shift lies outside it: that is reported as a failure
+rather than returned as a wrong shift. Planets on black sky can instead be registered by their
+centre of gravity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "Shift",
+    "centre_of_gravity",
+    "find_structure_patch",
+    "is_isolated_object",
+    "match_shift",
+    "subpixel_peak",
+]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A measured displacement (dy, dx) in pixels, its correlation and whether it is trustworthy."""
+
+    dy: float
+    dx: float
+    score: float
+    ok: bool
+
+
+def subpixel_peak(surface: np.ndarray, y: int, x: int) -> tuple[float, float]:
+    """Sub-pixel offset of the maximum near integer peak (y, x) of ``surface`` (paraboloid fit).
+
+    Fits z = a x^2 + b y^2 + c xy + d x + e y + f to the 3 x 3 neighbourhood and returns the
+    stationary point, limited to +-1 px; returns (0, 0) at the border or for a degenerate fit.
+    """
+    if not (0 < y < surface.shape[0] - 1 and 0 < x < surface.shape[1] - 1):
+        return 0.0, 0.0
+    z = surface[y - 1 : y + 2, x - 1 : x + 2].astype(np.float64).ravel()
+    a, b, c, d, e, _ = _PARABOLOID_SOLVER @ z
+    det = 4 * a * b - c * c
+    if det <= 0 or a >= 0:
+        return 0.0, 0.0
+    sx = (c * e - 2 * b * d) / det
+    sy = (c * d - 2 * a * e) / det
+    return float(np.clip(sy, -1, 1)), float(np.clip(sx, -1, 1))
+
+
+def _paraboloid_solver() -> np.ndarray:
+    ys, xs = np.mgrid[-1:2, -1:2]
+    xs, ys = xs.ravel().astype(float), ys.ravel().astype(float)
+    design = np.stack([xs * xs, ys * ys, xs * ys, xs, ys, np.ones(9)], axis=1)
+    return np.linalg.pinv(design)
+
+
+_PARABOLOID_SOLVER = _paraboloid_solver()
+
+
+def match_shift(
+    image: np.ndarray,
+    template: np.ndarray,
+    top: int,
+    left: int,
+    search: int,
+) -> Shift:
+    """Where ``template`` (taken at (top, left) of the reference) lies in ``image``.
+
+    The search covers displacements of up to ``search`` px each way; a peak on the border of that
+    range is a failure (``ok`` False). Returns the displacement image_position - reference_position.
+    """
+    th, tw = template.shape
+    height, width = image.shape
+    y0, x0 = max(0, top - search), max(0, left - search)
+    y1, x1 = min(height, top + th + search), min(width, left + tw + search)
+    if y1 - y0 < th or x1 - x0 < tw:
+        return Shift(0.0, 0.0, 0.0, False)
+    window = image[y0:y1, x0:x1]
+    corr = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+    _, score, _, (px, py) = cv2.minMaxLoc(corr)
+    border = (
+        (py == 0 and y0 > 0)
+        or (px == 0 and x0 > 0)
+        or (py == corr.shape[0] - 1 and y1 < height)
+        or (px == corr.shape[1] - 1 and x1 < width)
+    )
+    sy, sx = subpixel_peak(corr, py, px)
+    return Shift(
+        y0 + py + sy - top, x0 + px + sx - left, float(score), not border and np.isfinite(score)
+    )
+
+
+def find_structure_patch(image: np.ndarray, size: tuple[int, int], margin: int) -> tuple[int, int]:
+    """Top-left corner of the ``size`` (h, w) patch with the most structure in both x and y.
+
+    Structure is min(sum |d/dx|, sum |d/dy|) over the patch (PlanetarySystemStacker's measure);
+    the patch stays ``margin`` px away from the frame edges so it can be searched for.
+    """
+    height, width = image.shape
+    ph, pw = size
+    gy = np.abs(np.diff(image, axis=0, append=image[-1:, :]))
+    gx = np.abs(np.diff(image, axis=1, append=image[:, -1:]))
+    sum_x = cv2.boxFilter(
+        gx, cv2.CV_32F, (pw, ph), normalize=False, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )
+    sum_y = cv2.boxFilter(
+        gy, cv2.CV_32F, (pw, ph), normalize=False, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )
+    score = np.minimum(sum_x, sum_y)
+    y_hi, x_hi = height - ph - margin, width - pw - margin
+    if y_hi < margin or x_hi < margin:
+        return max(0, (height - ph) // 2), max(0, (width - pw) // 2)
+    valid = score[margin : y_hi + 1, margin : x_hi + 1]
+    iy, ix = np.unravel_index(int(np.argmax(valid)), valid.shape)
+    return int(iy + margin), int(ix + margin)
+
+
+def centre_of_gravity(mono: np.ndarray, threshold: float = 0.25) -> tuple[float, float]:
+    """Brightness-weighted centre (y, x) of pixels above ``threshold`` x the 99.9th percentile."""
+    level = threshold * float(np.percentile(mono, 99.9))
+    weights = np.where(mono > level, mono - level, 0).astype(np.float64)
+    total = weights.sum()
+    if total <= 0:
+        return (mono.shape[0] - 1) / 2, (mono.shape[1] - 1) / 2
+    ys = np.arange(mono.shape[0]) @ weights.sum(axis=1) / total
+    xs = np.arange(mono.shape[1]) @ weights.sum(axis=0) / total
+    return float(ys), float(xs)
+
+
+def is_isolated_object(mono: np.ndarray) -> bool:
+    """True when the object sits on dark sky (a planet), so centre of gravity can register it."""
+    ring = max(2, min(mono.shape) // 20)
+    edges = np.concatenate(
+        [mono[:ring].ravel(), mono[-ring:].ravel(), mono[:, :ring].ravel(), mono[:, -ring:].ravel()]
+    )
+    low, high = np.percentile(mono, [1, 99.9])
+    return float(np.median(edges)) - low < 0.05 * (high - low)
