@@ -48,19 +48,21 @@ def _fit(
     return float(np.sqrt(np.mean((gain * x + offset - y) ** 2))), float(gain), float(offset)
 
 
-def fidelity(image: np.ndarray, truth: np.ndarray, *, margin: int = 24) -> Fidelity:
+def fidelity(
+    image: np.ndarray, truth: np.ndarray, *, margin: int = 24, scale: float = 1.0
+) -> Fidelity:
     """Locate ``image`` on ``truth``, fit it linearly and return the PSNR of the fit.
 
-    ``image`` may be a crop of the truth's field (a stack's common area), shifted, or drizzled
-    (larger than the truth: it is then resampled to the truth's scale by the ratio of widths).
+    ``image`` may be a crop of the truth's field (a stack's common area), shifted, and drizzled
+    by ``scale`` (it is then resampled back to the truth's pixel size).
     """
     truth = truth.astype(np.float32)
     picture = image.astype(np.float32)
     if picture.ndim == 3:
         picture = picture.mean(axis=2)
-    if picture.shape[1] > truth.shape[1] * 1.2:
-        factor = truth.shape[1] / picture.shape[1]
-        picture = cv2.resize(picture, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    if scale != 1.0:
+        size = (round(picture.shape[1] / scale), round(picture.shape[0] / scale))
+        picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
     template = picture[margin:-margin, margin:-margin]
     corr = cv2.matchTemplate(truth, template, cv2.TM_CCOEFF_NORMED)
     _, _, _, (px, py) = cv2.minMaxLoc(corr)
