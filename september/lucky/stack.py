@@ -17,8 +17,10 @@ The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -67,6 +69,7 @@ class StackOptions:
     sharpen: tuple[tuple[float, float], ...] = ()
     rgb_align: bool = False
     memory_limit_gb: float = 2.0
+    workers: int = min(4, os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
         if not 0 < self.stack_percent <= 100:
@@ -95,8 +98,9 @@ class _Frames:
     def __init__(self, source: FrameSource, limit_gb: float) -> None:
         self.source = source
         per_frame = int(np.prod(source.shape)) * 4
-        self.cached = per_frame * len(source) <= limit_gb * 1e9
+        self.cached = 2 * per_frame * len(source) <= limit_gb * 1e9
         self._store: dict[int, np.ndarray] = {}
+        self._blurred: dict[int, np.ndarray] = {}
 
     def __getitem__(self, index: int) -> np.ndarray:
         frame = self._store.get(index)
@@ -108,6 +112,15 @@ class _Frames:
 
     def mono(self, index: int) -> np.ndarray:
         return luminance(self[index])
+
+    def blurred(self, index: int) -> np.ndarray:
+        """The mono frame blurred for shift measurement (cached with the frames)."""
+        frame = self._blurred.get(index)
+        if frame is None:
+            frame = cv2.GaussianBlur(self.mono(index), (0, 0), MATCH_BLUR)
+            if self.cached:
+                self._blurred[index] = frame
+        return frame
 
 
 def _sample(
@@ -141,14 +154,20 @@ def stack_frames(
             f"{source.path} has {count} frame(s); lucky imaging needs several.", reason="too-few"
         )
     frames = _Frames(source, opts.memory_limit_gb)
+    pool = ThreadPoolExecutor(max_workers=opts.workers)
     timings: dict[str, float] = {}
     flags = cv2.INTER_CUBIC if opts.interpolation == "cubic" else cv2.INTER_LINEAR
 
     # 1. Overall ranking.
     start = time.perf_counter()
     scores = np.empty(count)
-    for index in range(count):
-        scores[index] = frame_sharpness(frames.mono(index), normalise=opts.normalise_brightness)
+    for index, score in enumerate(
+        pool.map(
+            lambda i: frame_sharpness(frames.mono(i), normalise=opts.normalise_brightness),
+            range(count),
+        )
+    ):
+        scores[index] = score
         report("rank", index + 1, count)
     order = np.argsort(-scores, kind="stable")
     timings["rank"] = time.perf_counter() - start
@@ -170,11 +189,13 @@ def stack_frames(
         top, left = find_structure_patch(best_blur, size, search)
         template = best_blur[top : top + size[0], left : left + size[1]]
         patch_box = [top, left, size[0], size[1]]
-        for index in range(count):
-            blurred = cv2.GaussianBlur(frames.mono(index), (0, 0), MATCH_BLUR)
+
+        def register(index: int):
+            blurred = frames.blurred(index)
             found = match_shift(blurred, template, top, left, search)
-            if not found.ok:
-                found = match_shift(blurred, template, top, left, 3 * search)
+            return found if found.ok else match_shift(blurred, template, top, left, 3 * search)
+
+        for index, found in enumerate(pool.map(register, range(count))):
             shifts[index] = found.dy, found.dx
             usable[index] = found.ok
             report("align", index + 1, count)
@@ -241,10 +262,16 @@ def stack_frames(
     selected: dict[int, list[int]] = {}
     if n_points:
         quality = np.full((count, n_points), -np.inf)
-        for done, index in enumerate(ranked):
+
+        def contrast(index: int) -> np.ndarray:
             offset = np.rint(shifts[index]).astype(int) + np.array([y_lo, x_lo])
-            lap = laplacian_map(frames.mono(index))
-            quality[index] = local_contrast(lap, centres + offset, half_box)
+            lap = laplacian_map(frames.mono(index), stride=2)
+            return local_contrast(lap, (centres + offset) // 2, max(1, half_box // 2))
+
+        for done, (index, values) in enumerate(
+            zip(ranked, pool.map(contrast, ranked), strict=True)
+        ):
+            quality[index] = values
             report("quality", done + 1, len(ranked))
         chosen = np.argsort(-quality, axis=0, kind="stable")[:n_stack]
         for point in range(n_points):
@@ -264,24 +291,36 @@ def stack_frames(
     templates = [
         ref_blur[y - half_box : y + half_box, x - half_box : x + half_box] for y, x in centres
     ]
-    for done, (index, points) in enumerate(sorted(selected.items())):
+
+    def patches(item: tuple[int, list[int]]) -> list[tuple[int, np.ndarray | None]]:
+        index, points = item
         frame = frames[index]
-        blurred = cv2.GaussianBlur(luminance(frame), (0, 0), MATCH_BLUR)
+        blurred = frames.blurred(index)
         base = np.rint(shifts[index]).astype(int)
+        found_patches: list[tuple[int, np.ndarray | None]] = []
         for point in points:
             cy, cx = centres[point]
             top = cy - half_box + y_lo + base[0]
             left = cx - half_box + x_lo + base[1]
             found = match_shift(blurred, templates[point], top, left, opts.search_width)
             if not found.ok:
-                failures[point] += 1
+                found_patches.append((point, None))
                 continue
-            sums[point] += _sample(
+            found_patches.append((point, _sample(
                 frame, cy - half_patch + y_lo + base[0] + found.dy,
                 cx - half_patch + x_lo + base[1] + found.dx, (out_patch, out_patch), scale, flags,
-            )  # fmt: skip
-            contributions[point] += 1
-        report("stack", done + 1, len(selected))
+            )))  # fmt: skip
+        return found_patches
+
+    work = sorted(selected.items())
+    for done, found_patches in enumerate(pool.map(patches, work)):
+        for point, sampled in found_patches:
+            if sampled is None:
+                failures[point] += 1
+            else:
+                sums[point] += sampled
+                contributions[point] += 1
+        report("stack", done + 1, len(work))
     weights = _window(out_patch)
     if channels:
         weights = weights[..., None]
@@ -310,6 +349,7 @@ def stack_frames(
         image = unsharp_layers(image, opts.sharpen)
     timings["post"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
+    pool.shutdown()
 
     log = {
         "source": str(source.path),
