@@ -145,8 +145,22 @@ def _window(length: int) -> np.ndarray:
 def stack_frames(
     source: FrameSource, options: StackOptions | None = None, progress: Progress | None = None
 ) -> StackResult:
-    """Stack the frames of ``source``; ``progress(stage, done, total)`` reports progress."""
+    """Stack the frames of ``source``; ``progress(stage, done, total)`` reports progress.
+
+    Frames are processed on ``options.workers`` threads; OpenCV's own threading is switched off
+    meanwhile, since one frame per thread keeps the cores busier than splitting small images.
+    """
     opts = options or StackOptions()
+    threads = cv2.getNumThreads()
+    if opts.workers > 1:
+        cv2.setNumThreads(1)
+    try:
+        return _stack(source, opts, progress)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -> StackResult:
     report = progress or (lambda stage, done, total: None)
     count = len(source)
     if count < 2:

@@ -26,7 +26,7 @@ def test_separation_within_0_2_px(binary) -> None:
     result = speckle_stack(open_frames(path), SpeckleOptions(select_percent=5))
     pair = measure_pair(result.image)
     error = abs(pair.separation - video.separation)
-    # measured: 7.25 px against 7.30 px truth (error ~0.05 px)
+    # measured: 7.17 px against 7.30 px truth (error 0.13 px; all frames 7.30 px)
     assert error < 0.2, f"separation {pair.separation:.3f} px vs truth {video.separation} px"
     assert abs(pair.angle - video.angle) < 2.0, pair.angle
     assert len(result.log["selected_frames"]) == 10
