@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from september.catalogue.models import Base
+from september.sky.gaia import GAIA_DTYPE
 
 __all__ = [
     "STAR_DTYPE",
@@ -29,16 +30,7 @@ __all__ = [
     "user_source_ids",
 ]
 
-STAR_DTYPE = np.dtype(
-    [
-        ("source_id", "<i8"),
-        ("ra", "<f8"),
-        ("dec", "<f8"),
-        ("mag", "<f4"),
-        ("pmra", "<f4"),
-        ("pmdec", "<f4"),
-    ]
-)
+STAR_DTYPE = GAIA_DTYPE
 """Rows handed to :func:`load_stars` (degrees, magnitudes, mas/yr; NaN for unknown motion)."""
 
 COPY_CHUNK = 50_000  # rows per COPY round trip (one progress step)

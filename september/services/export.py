@@ -7,7 +7,6 @@ selected are removed from the package (never from the share: raw frames are only
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -30,11 +29,11 @@ from september.services.calibration_match import (
     match_calibration,
 )
 from september.services.cluster import update_clusters
+from september.services.ingest import sha256_file
 
 __all__ = ["ExportError", "ExportSummary", "PackagePlan", "Selection", "export", "plan_export"]
 
 LINK_MODES = ("hardlink", "symlink", "copy")
-_CHUNK = 1 << 20  # bytes read at a time when hashing
 
 
 class ExportError(SeptemberError):
@@ -276,14 +275,6 @@ def _add_light(
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _materialise(source: Path, target: Path, mode: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.partial")
@@ -374,7 +365,7 @@ def _write_package(
             summary.kept += 1
             continue
         _materialise(Path(original), target, mode)
-        if sha256_of(target) != expected[relpath]:
+        if sha256_file(str(target)) != expected[relpath]:
             target.unlink()
             raise ExportError(
                 f"{original} changed since it was catalogued (its SHA-256 no longer matches); "

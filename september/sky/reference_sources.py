@@ -8,19 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from september.errors import SeptemberError
+from september.sky.gaia import GAIA_DTYPE
 
 __all__ = ["REFERENCE_DTYPE", "bundled_gaia", "gaia_archive", "read_star_table"]
 
-REFERENCE_DTYPE = np.dtype(
-    [
-        ("source_id", "<i8"),
-        ("ra", "<f8"),
-        ("dec", "<f8"),
-        ("mag", "<f4"),
-        ("pmra", "<f4"),
-        ("pmdec", "<f4"),
-    ]
-)
+REFERENCE_DTYPE = GAIA_DTYPE
 """Degrees (ICRS), G-like magnitude, proper motion in mas/yr (NaN: unknown); id 0: none."""
 
 ARCHIVE_MAG_LIMIT = 16.0  # G limit of archive downloads: deeper than the frames' photometry needs
