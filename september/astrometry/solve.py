@@ -39,6 +39,7 @@ MIN_MATCHES = 6  # catalogue stars that must match for a solution to count as ve
 SIP_MIN_MATCHES = 20  # fewer matches: a plain TAN is refitted instead of solve-field's SIP
 MAX_RMS_PX = 3.0  # px, largest acceptable rms of matched star residuals
 SCALE_MARGIN = 0.10  # +-10 % around the scale computed from the header
+HINTED_SHARE = 3  # the hinted run gets 1/3 of the CPU limit when a blind run may follow
 SCALE_SLACK = 0.02  # tolerance when checking the solved scale against the hinted range
 DEFAULT_RADIUS = 5.0  # deg, search radius around the header pointing when the field is unknown
 ARCSEC_PER_RADIAN_PER_MM = 206.265  # arcsec/px = 206.265 * pixel (um) / focal length (mm)
@@ -153,8 +154,9 @@ def solve_stars(
 ) -> Solution:
     """Solve a frame from its star list (x, y 0-based px, flux); see the module docstring.
 
-    ``cpulimit`` (CPU seconds) bounds each solve-field run; the blind fallback gets what the
-    hinted run left, at least a third of it. Raises :class:`SolveError` with reason
+    ``cpulimit`` (CPU seconds) bounds the whole solve: the hinted run gets a third of it (a
+    right pointing solves in seconds; a wrong one should not eat the budget), the blind fallback
+    what the hinted run left, at least a third. Raises :class:`SolveError` with reason
     'too-few-stars', 'unsolved', 'unverified' or 'solver-failed', and
     :class:`ToolMissingError` when solve-field is not installed.
     """
@@ -183,7 +185,10 @@ def solve_stars(
         last_error: SolveError | None = None
         for number, attempt in enumerate(attempts):
             spent = time.monotonic() - started
-            limit = cpulimit if number == 0 else max(cpulimit - spent, cpulimit / 3)
+            if number == 0:  # a right pointing solves in seconds: keep most for the blind run
+                limit = cpulimit / HINTED_SHARE if len(attempts) > 1 else cpulimit
+            else:
+                limit = max(cpulimit - spent, cpulimit / 3)
             base = work / f"try{number}"
             try:
                 solution = _run(program, xylist, base, width, height, attempt, limit, config)

@@ -144,6 +144,7 @@ class PrivateServer:
             f"port = {self.port}",
             "shared_buffers = 256MB",
             "max_connections = 100",
+            "jit = off",  # JIT makes cached generic plans of Q3C cone queries very slow
         ]
         if self.fast_unsafe:
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
