@@ -10,27 +10,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["frame_sharpness", "laplacian_map", "local_contrast"]
+__all__ = ["blur", "frame_sharpness", "laplacian_map", "local_contrast"]
 
 BLUR_KERNEL = 7
 """Gaussian kernel width (px) applied before the Laplacian, suppressing pixel noise."""
 
 
-def laplacian_map(mono: np.ndarray, *, stride: int = 1) -> np.ndarray:
-    """The Laplacian of a 7x7-Gaussian-blurred copy of ``mono``, optionally downsampled."""
-    blurred = cv2.GaussianBlur(mono.astype(np.float32, copy=False), (BLUR_KERNEL, BLUR_KERNEL), 0)
+def blur(mono: np.ndarray) -> np.ndarray:
+    """``mono`` blurred by the 7x7 Gaussian that all quality measures start from."""
+    return cv2.GaussianBlur(mono.astype(np.float32, copy=False), (BLUR_KERNEL, BLUR_KERNEL), 0)
+
+
+def laplacian_map(mono: np.ndarray, *, stride: int = 1, blurred: bool = False) -> np.ndarray:
+    """The Laplacian of a 7x7-Gaussian-blurred copy of ``mono``, optionally downsampled.
+
+    Pass ``blurred=True`` when ``mono`` has already been through ``blur``.
+    """
+    blurred = mono if blurred else blur(mono)
     if stride > 1:
         blurred = blurred[::stride, ::stride]
     return cv2.Laplacian(blurred, cv2.CV_32F)
 
 
-def frame_sharpness(mono: np.ndarray, *, normalise: bool = False) -> float:
+def frame_sharpness(mono: np.ndarray, *, normalise: bool = False, blurred: bool = False) -> float:
     """Overall sharpness of a frame: std of the Laplacian (stride 2); higher is better.
 
     With ``normalise`` the score is divided by the mean brightness, so that transparency changes
     (thin cloud) do not masquerade as seeing changes.
     """
-    score = float(np.std(laplacian_map(mono, stride=2)))
+    score = float(cv2.meanStdDev(laplacian_map(mono, stride=2, blurred=blurred))[1][0, 0])
     if normalise:
         score /= max(float(np.mean(mono)), 1e-6)
     return score

@@ -35,15 +35,13 @@ from september.lucky.align import (
 )
 from september.lucky.frames import FrameSource, luminance
 from september.lucky.points import alignment_points
-from september.lucky.quality import frame_sharpness, laplacian_map, local_contrast
+from september.lucky.quality import blur, frame_sharpness, laplacian_map, local_contrast
 from september.lucky.sharpen import align_channels, unsharp_layers
 
 __all__ = ["StackOptions", "StackResult", "stack_frames"]
 
 Progress = Callable[[str, int, int], None]
 
-MATCH_BLUR = 1.0
-"""Gaussian sigma (px) applied to frames and reference before shifts are measured (noise)."""
 
 BACKGROUND_WEIGHT = 0.3
 """Blend weight below which the background image starts to fill in (AP window peak is 1)."""
@@ -114,10 +112,10 @@ class _Frames:
         return luminance(self[index])
 
     def blurred(self, index: int) -> np.ndarray:
-        """The mono frame blurred for shift measurement (cached with the frames)."""
+        """The mono frame through the 7x7 quality blur, also used to measure shifts (cached)."""
         frame = self._blurred.get(index)
         if frame is None:
-            frame = cv2.GaussianBlur(self.mono(index), (0, 0), MATCH_BLUR)
+            frame = blur(self.mono(index))
             if self.cached:
                 self._blurred[index] = frame
         return frame
@@ -177,7 +175,9 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     scores = np.empty(count)
     for index, score in enumerate(
         pool.map(
-            lambda i: frame_sharpness(frames.mono(i), normalise=opts.normalise_brightness),
+            lambda i: frame_sharpness(
+                frames.blurred(i), normalise=opts.normalise_brightness, blurred=True
+            ),
             range(count),
         )
     ):
@@ -199,7 +199,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     if mode == "surface":
         search = opts.align_search_width
         size = (max(16, height // 3), max(16, width // 3))
-        best_blur = cv2.GaussianBlur(best, (0, 0), MATCH_BLUR)
+        best_blur = frames.blurred(int(order[0]))
         top, left = find_structure_patch(best_blur, size, search)
         template = best_blur[top : top + size[0], left : left + size[1]]
         patch_box = [top, left, size[0], size[1]]
@@ -279,7 +279,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
 
         def contrast(index: int) -> np.ndarray:
             offset = np.rint(shifts[index]).astype(int) + np.array([y_lo, x_lo])
-            lap = laplacian_map(frames.mono(index), stride=2)
+            lap = laplacian_map(frames.blurred(index), stride=2, blurred=True)
             return local_contrast(lap, (centres + offset) // 2, max(1, half_box // 2))
 
         for done, (index, values) in enumerate(
@@ -301,7 +301,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     sums = np.zeros((n_points, out_patch, out_patch, *channels), np.float32)
     contributions = np.zeros(n_points, int)
     failures = np.zeros(n_points, int)
-    ref_blur = cv2.GaussianBlur(reference, (0, 0), MATCH_BLUR)
+    ref_blur = blur(reference)
     templates = [
         ref_blur[y - half_box : y + half_box, x - half_box : x + half_box] for y, x in centres
     ]
