@@ -121,15 +121,17 @@ def find_structure_patch(image: np.ndarray, size: tuple[int, int], margin: int) 
 
 
 def centre_of_gravity(mono: np.ndarray, threshold: float = 0.25) -> tuple[float, float]:
-    """Brightness-weighted centre (y, x) of pixels above ``threshold`` x the 99.9th percentile."""
-    level = threshold * float(np.percentile(mono, 99.9))
-    weights = np.where(mono > level, mono - level, 0).astype(np.float64)
-    total = weights.sum()
-    if total <= 0:
+    """Brightness-weighted centre (y, x) of pixels above ``threshold`` x the maximum.
+
+    Pass a blurred frame: the maximum of a noisy or hot-pixelled frame is not representative.
+    """
+    image = mono.astype(np.float32, copy=False)
+    level = threshold * float(cv2.minMaxLoc(image)[1])
+    _, weights = cv2.threshold(image - np.float32(level), 0, 0, cv2.THRESH_TOZERO)
+    moments = cv2.moments(weights)
+    if moments["m00"] <= 0:
         return (mono.shape[0] - 1) / 2, (mono.shape[1] - 1) / 2
-    ys = np.arange(mono.shape[0]) @ weights.sum(axis=1) / total
-    xs = np.arange(mono.shape[1]) @ weights.sum(axis=0) / total
-    return float(ys), float(xs)
+    return moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
 
 
 def is_isolated_object(mono: np.ndarray) -> bool:

@@ -214,9 +214,10 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             usable[index] = found.ok
             report("align", index + 1, count)
     else:
-        anchor = np.array(centre_of_gravity(best))
-        for index in range(count):
-            shifts[index] = np.array(centre_of_gravity(frames.mono(index))) - anchor
+        anchor = np.array(centre_of_gravity(frames.blurred(int(order[0]))))
+        centres_of_gravity = pool.map(lambda i: centre_of_gravity(frames.blurred(i)), range(count))
+        for index, centre in enumerate(centres_of_gravity):
+            shifts[index] = np.array(centre) - anchor
             report("align", index + 1, count)
     if usable.sum() < 2:
         raise BadFrameError(
