@@ -93,3 +93,17 @@ def test_foreign_file_is_rejected(tmp_path: Path) -> None:
     path.write_bytes(b"\0" * 400)
     with pytest.raises(BadFrameError, match="not a SER video"):
         SerVideo(path)
+
+
+def test_truncated_ser_is_a_clean_cli_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from september.cli import cli
+
+    path = write_ser(tmp_path / "t.ser", _frames((6, 32, 32), np.uint8))
+    path.write_bytes(path.read_bytes()[: HEADER_SIZE + 32 * 32 * 3 + 7])
+    result = CliRunner().invoke(
+        cli, ["lucky", "stack", str(path), "--out", str(tmp_path / "o.tif")]
+    )
+    assert result.exit_code == 2
+    assert "truncated" in result.output and "3 complete frames" in result.output
