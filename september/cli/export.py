@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from september.cli.query import _angle, _when
+from september.cli._parse import angle, when
 
 
 @click.command()
@@ -18,9 +18,7 @@ from september.cli.query import _angle, _when
 )
 @click.option("--ra", help="Centre RA (degrees or 05h34m31s).")
 @click.option("--dec", help="Centre Dec (degrees or +22d00m52s).")
-@click.option(
-    "--radius", type=float, help="Radius in degrees (default 1; 2 with --target)."
-)
+@click.option("--radius", type=float, help="Radius in degrees (default 1; 2 with --target).")
 @click.option("--target", help="Target name (cluster name, or resolved offline: M31, NGC 7000).")
 @click.option("--cluster", "clusters", multiple=True, help="Cluster name (repeatable).")
 @click.option("--since", help="First date (UTC, inclusive), e.g. 2026-11-01.")
@@ -60,13 +58,13 @@ def command(
     if (ra is None) != (dec is None):
         raise click.UsageError("give both --ra and --dec")
     selection = Selection(
-        ra=_angle(ra, hours=True),
-        dec=_angle(dec, hours=False),
+        ra=angle(ra, hours=True),
+        dec=angle(dec, hours=False),
         radius=radius,
         target=target,
         clusters=clusters,
-        since=_when(since, end=False),
-        until=_when(until, end=True),
+        since=when(since, end=False),
+        until=when(until, end=True),
         filters=filters,
         accepted_only=not all_grades,
     )

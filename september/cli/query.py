@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 
 import click
+
+from september.cli._parse import angle, when
 
 FORMATS = ("table", "csv", "json")
 TABLE_COLUMNS = (
@@ -23,42 +24,6 @@ TABLE_COLUMNS = (
     "fwhm",
     "path",
 )
-
-
-def _angle(value: str | None, *, hours: bool) -> float | None:
-    """Degrees from '83.6', '83d36m', '5h34m31.9s' or '05:34:31.9' (RA colons mean hours)."""
-    if value is None:
-        return None
-    from astropy.coordinates import Angle
-
-    text = value.strip()
-    try:
-        float(text)
-    except ValueError:
-        pass
-    else:
-        return float(text)
-    try:
-        if hours and (":" in text or " " in text):
-            return float(Angle(text, unit="hourangle").deg)
-        return float(Angle(text, unit="deg").deg)
-    except (ValueError, TypeError) as err:
-        raise click.BadParameter(f"{value!r} is not an angle (e.g. 83.6 or 05:34:32)") from err
-
-
-def _when(value: str | None, *, end: bool) -> datetime | None:
-    """A UTC datetime from an ISO date or date-time; a bare ``--until`` date includes that day."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as err:
-        raise click.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD[THH:MM])") from err
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if end and len(value.strip()) <= 10:
-        parsed += timedelta(days=1)
-    return parsed
 
 
 def _cell(value: object) -> str:
@@ -134,7 +99,7 @@ def command(
     from september.catalogue.frames import FrameFilters
     from september.services import query
 
-    ra_deg, dec_deg = _angle(ra, hours=True), _angle(dec, hours=False)
+    ra_deg, dec_deg = angle(ra, hours=True), angle(dec, hours=False)
     if target:
         if ra_deg is not None or dec_deg is not None:
             raise click.UsageError("give either --target or --ra/--dec, not both")
@@ -145,12 +110,12 @@ def command(
         raise click.UsageError("--ra and --dec go together")
     if covering and ra_deg is None:
         raise click.UsageError("--covering needs a position (--ra/--dec or --target)")
-    radius_deg = _angle(radius, hours=False)
+    radius_deg = angle(radius, hours=False)
     filters = FrameFilters(
         frame_type=frame_type,
         filter=filter_name,
-        since=_when(since, end=False),
-        until=_when(until, end=True),
+        since=when(since, end=False),
+        until=when(until, end=True),
         object=object_name,
     )
     engine = connect_engine(config)

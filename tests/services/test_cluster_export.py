@@ -25,6 +25,7 @@ from sklearn.metrics import adjusted_rand_score
 from september.catalogue import clusters as store
 from september.catalogue.database import engine_for
 from september.config import Config, config_from_mapping
+from september.package.layout import safe_component
 from september.package.manifest import load_manifest
 from september.services.calibration_match import match_calibration
 from september.services.cluster import update_clusters
@@ -259,3 +260,25 @@ def test_rejected_frames_leave_the_package_on_re_export(crab: Catalogued, tmp_pa
         for f in json.loads((p / "september.json").read_text())["frames"]
     ]
     assert rejected not in shas
+
+
+def test_cluster_and_export_commands(crab: Catalogued, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from september.cli import cli
+
+    env = {"SEPTEMBER_DATABASE_URL": crab.url, "SEPTEMBER_DATA_DIR": str(tmp_path / "data")}
+    listed = CliRunner().invoke(cli, ["cluster", "--format", "json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    clusters = json.loads(listed.output[listed.output.index("[") :])
+    assert len(clusters) == 1 and clusters[0]["accepted"] >= 5
+    assert clusters[0]["target"] == "../../../etc/cron.d/x; rm -rf ~"  # stored as the header says
+    out = tmp_path / "out"
+    exported = CliRunner().invoke(
+        cli,
+        ["export", "--out", str(out), "--ra", "05:34:32", "--dec", "22.0", "--radius", "1"],
+        env=env,
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "checksums verified" in exported.output
+    assert [p.name for p in out.iterdir()] == [safe_component(clusters[0]["name"])]
