@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from september.ekos.xml_root import read_root
 from september.errors import SeptemberError
 
 __all__ = [
@@ -247,12 +248,7 @@ def _read_job(element: ET.Element, strict: bool) -> SchedulerJob:
 def read_scheduler_list(path: str | Path, strict: bool = False) -> SchedulerList:
     """Read a ``.esl``; ``strict`` also demands every element in JOB_ELEMENTS of each job."""
     path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as err:
-        raise SchedulerFormatError(f"{path} is not a readable XML scheduler list: {err}") from err
-    if root.tag != "SchedulerList":
-        raise SchedulerFormatError(f"{path}: root element is <{root.tag}>, not <SchedulerList>")
+    root = read_root(path, "SchedulerList", "scheduler list", SchedulerFormatError)
     jobs = []
     kwargs: dict[str, object] = {"version": root.get("version", "")}
     for element in root:

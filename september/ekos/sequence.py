@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from september.ekos.xml_root import read_root
 from september.errors import SeptemberError
 
 __all__ = [
@@ -258,12 +259,7 @@ def _read_job(element: ET.Element, strict: bool) -> SequenceJob:
 def read_sequence_queue(path: str | Path, strict: bool = False) -> SequenceQueue:
     """Read a ``.esq`` the way Ekos does; ``strict`` also demands every element in JOB_ELEMENTS."""
     path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as err:
-        raise SequenceFormatError(f"{path} is not a readable XML sequence queue: {err}") from err
-    if root.tag != "SequenceQueue":
-        raise SequenceFormatError(f"{path}: root element is <{root.tag}>, not <SequenceQueue>")
+    root = read_root(path, "SequenceQueue", "sequence queue", SequenceFormatError)
     version = root.get("version", "0")
     if float(version) < COMPAT_VERSION:
         raise SequenceFormatError(f"{path}: format version {version} is older than Ekos accepts")
