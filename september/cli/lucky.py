@@ -27,6 +27,20 @@ def _progress_bar():
     return progress, report
 
 
+def _calibration_options(function):
+    """The --dark and --flat options shared by ``stack`` and ``speckle``."""
+    function = click.option(
+        "--flat",
+        type=click.Path(exists=True, path_type=Path),
+        help="Flat frame (file or folder to average).",
+    )(function)
+    return click.option(
+        "--dark",
+        type=click.Path(exists=True, path_type=Path),
+        help="Dark frame (file or folder to average).",
+    )(function)
+
+
 def _log_path(out: Path, log: Path | None) -> Path:
     return log or out.with_suffix(".json")
 
@@ -52,16 +66,7 @@ def command() -> None:
     required=True,
     help="Output image: .tif, .png or .fits (16-bit).",
 )
-@click.option(
-    "--dark",
-    type=click.Path(exists=True, path_type=Path),
-    help="Dark frame (file or folder to average).",
-)
-@click.option(
-    "--flat",
-    type=click.Path(exists=True, path_type=Path),
-    help="Flat frame (file or folder to average).",
-)
+@_calibration_options
 @click.option(
     "--stack-percent",
     "-s",
@@ -227,16 +232,7 @@ def _roi(text: str | None) -> tuple[int, int, int, int] | None:
     required=True,
     help="Output image: .fits, .tif or .png (16-bit).",
 )
-@click.option(
-    "--dark",
-    type=click.Path(exists=True, path_type=Path),
-    help="Dark frame (file or folder to average).",
-)
-@click.option(
-    "--flat",
-    type=click.Path(exists=True, path_type=Path),
-    help="Flat frame (file or folder to average).",
-)
+@_calibration_options
 @click.option("--roi", metavar="X,Y,W,H", help="Region of interest in frame pixels.")
 @click.option(
     "--select-percent",
