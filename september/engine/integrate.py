@@ -1,10 +1,11 @@
 """Integration of registered frames into one master: normalisation, weights, pixel rejection.
 
-The stack is processed in chunks of rows, so the frames may be ``np.memmap`` views of files on disk
-and 100+ full-size frames fit in a fixed memory budget. Each chunk is normalised (additive with
-scaling by default: each frame's sky level is moved to the reference's and its signal scaled to the
-reference's transparency), then rejected and averaged pixel by pixel by the compiled kernels of
-:mod:`september.engine.rejection`, which also give per-pixel and per-frame rejection counts.
+The stack is processed in chunks of rows read in place, so the frames may be ``np.memmap`` views
+of files on disk and 100+ full-size frames fit in a fixed memory budget. The compiled kernels of
+:mod:`september.engine.rejection` normalise each value as they read it (additive with scaling by
+default: each frame's sky level is moved to the reference's and its signal scaled to the
+reference's transparency), reject and average pixel by pixel, and count what they rejected per
+pixel and per frame.
 
 Rejection choices follow common practice: percentile clipping for <= 6 frames, sigma clipping for
 7, winsorized sigma clipping from 8 frames and linear fit clipping from 25 frames.
@@ -12,7 +13,9 @@ Rejection choices follow common practice: percentile clipping for <= 6 frames, s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -35,7 +38,7 @@ __all__ = [
 REJECTIONS = ("none", "percentile", "sigma", "winsorized", "linear-fit")
 NORMALISATIONS = ("additive-scaling", "additive", "multiplicative", "none")
 MEMORY_LIMIT = 1 << 30  # bytes of working memory for one chunk of the stack
-BYTES_PER_VALUE = 8  # working bytes per stacked value (the chunk and a frame's temporaries)
+BYTES_PER_VALUE = 4  # bytes per stacked value paged in for one chunk
 
 Progress = Callable[[int, int], None]
 
@@ -153,32 +156,40 @@ def _scale_factors(
     return np.ones(len(stats))
 
 
-def signal_ratios(frames: Sequence[np.ndarray], stats: Sequence[FrameStats]) -> np.ndarray:
+def signal_ratios(
+    frames: Sequence[np.ndarray], stats: Sequence[FrameStats], *, max_blocks: int = 250_000
+) -> np.ndarray:
     """Each frame's signal above its background relative to the first frame's (transparency).
 
-    Frames are averaged in 4 x 4 blocks to beat the noise; the ratio is the median of
-    (frame - location) / (reference - location) over blocks where the reference shows signal
-    (above 10 block-noise sigmas). A frame whose sky holds too little signal gets 1.
+    Frames are averaged in 4 x 4 blocks to beat the noise (at most ``max_blocks`` blocks per frame,
+    on a regular grid of block rows). The typical frame is the per-block median of all frames, so
+    a satellite trail or a cosmic-ray shower in any one frame, the first included, neither selects
+    nor biases blocks. A frame's ratio is the median of (frame - location) / (typical - location)
+    over blocks where the typical frame shows signal (above 10 block-noise sigmas), divided by the
+    first frame's. A frame whose sky holds too little signal gets 1.
     """
+    height, width = (frames[0].shape[0] // 4) * 4, (frames[0].shape[1] // 4) * 4
+    step = max(1, int(np.ceil((height // 4) * (width // 4) / max_blocks)))
 
-    def blocks(frame: np.ndarray) -> np.ndarray:
-        h, w = (frame.shape[0] // 4) * 4, (frame.shape[1] // 4) * 4
-        data = np.ascontiguousarray(frame[:h, :w], np.float32)
-        return cv2.resize(data, (w // 4, h // 4), interpolation=cv2.INTER_AREA)  # 4x4 means
+    def blocks(frame: np.ndarray, stat: FrameStats) -> np.ndarray:
+        data = np.ascontiguousarray(frame[:height, :width], np.float32)
+        means = cv2.resize(data, (width // 4, height // 4), interpolation=cv2.INTER_AREA)
+        return means[::step].reshape(-1) - np.float32(stat.location)
 
-    reference = blocks(frames[0]) - stats[0].location
-    threshold = 10.0 * stats[0].noise / 4.0
-    signal = np.isfinite(reference) & (reference > threshold)
-    ratios = [1.0]
-    for frame, stat in zip(frames[1:], stats[1:], strict=True):
-        values = blocks(frame) - stat.location
-        good = signal & np.isfinite(values)
-        if good.sum() < 20:
-            ratios.append(1.0)
-            continue
-        ratio = float(np.median(values[good] / reference[good]))
-        ratios.append(ratio if ratio > 0.05 else 1.0)
-    return np.array(ratios)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        values = np.stack(list(pool.map(blocks, frames, stats)))
+    typical = np.median(values, axis=0) if len(frames) >= 3 else values[0]
+    threshold = 10.0 * float(np.median([s.noise for s in stats])) / 4.0
+    signal = np.isfinite(typical) & (typical > threshold)
+    ratios = []
+    for row in values:
+        good = signal & np.isfinite(row)
+        ratio = float(np.median(row[good] / typical[good])) if good.sum() >= 20 else np.nan
+        ratios.append(ratio if ratio > 0.05 else np.nan)
+    ratios = np.array(ratios)
+    if not np.isfinite(ratios[0]):
+        return np.ones(len(frames))
+    return np.where(np.isfinite(ratios), ratios / ratios[0], 1.0)
 
 
 def integrate(
@@ -219,7 +230,9 @@ def integrate(
     default_low, default_high = (5.0, 5.0) if method == "linear-fit" else (4.0, 3.0)
     low_sigma = default_low if low_sigma is None else low_sigma
     high_sigma = default_high if high_sigma is None else high_sigma
-    stats = [frame_stats(f) for f in frames]
+    frames = [np.ascontiguousarray(f, np.float32) for f in frames]  # float32 memmaps stay mapped
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        stats = list(pool.map(frame_stats, frames))
     signal = signal_ratios(frames, stats) if normalisation == "additive-scaling" else None
     if isinstance(weights, str):
         weighting = stats
@@ -235,37 +248,40 @@ def integrate(
         if w.shape != (n,) or not np.all(w >= 0) or w.sum() <= 0:
             raise ValueError("weights must be one non-negative number per frame, not all zero")
     offsets, factors = _normalisation(stats, normalisation, signal)
+    base = float(offsets[0])
+    # sigma is never taken below the frames' pixel noise (see september.engine.rejection)
+    floor = float(np.sqrt(np.mean((np.array([s.noise for s in stats]) * factors) ** 2)))
 
     height, width = shape
+    # the frames are read in place; a chunk of rows bounds what is paged in at a time
     rows_per_chunk = max(1, min(height, memory_limit // (BYTES_PER_VALUE * n * width)))
     image = np.empty(shape, np.float32)
-    low_map = np.zeros(shape, np.uint16)
-    high_map = np.zeros(shape, np.uint16)
+    low_map = np.empty(shape, np.uint16)
+    high_map = np.empty(shape, np.uint16)
     per_frame = np.zeros(n, np.int64)
     valid_per_frame = np.zeros(n, np.int64)
     for start in range(0, height, rows_per_chunk):
         stop = min(height, start + rows_per_chunk)
-        values = np.empty((n, (stop - start) * width), np.float32)
-        for i, frame in enumerate(frames):
-            row = values[i]
-            row[:] = np.asarray(frame[start:stop], dtype=np.float32).reshape(-1)
-            if factors[i] != 1.0 or offsets[i] != offsets[0]:
-                row -= np.float32(offsets[i])
-                row *= np.float32(factors[i])
-                row += np.float32(offsets[0])
-        combined, low, high, rejected, valid = combine_stack(
-            values,
+        pixels = slice(start * width, stop * width)
+        _, _, _, rejected, valid = combine_stack(
+            frames,
             w,
             method,
+            pixels=(pixels.start, pixels.stop),
             low=low_sigma,
             high=high_sigma,
             p_low=percentile_low,
             p_high=percentile_high,
+            offsets=offsets,
+            factors=factors,
+            base=base,
+            noise_floor=floor,
+            out=(
+                image.reshape(-1)[pixels],
+                low_map.reshape(-1)[pixels],
+                high_map.reshape(-1)[pixels],
+            ),
         )
-        del values
-        image[start:stop] = combined.reshape(stop - start, width)
-        low_map[start:stop] = low.reshape(stop - start, width)
-        high_map[start:stop] = high.reshape(stop - start, width)
         per_frame += rejected
         valid_per_frame += valid
         if progress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from september.engine.integrate import auto_rejection, frame_stats, integrate
+from september.engine.integrate import auto_rejection, frame_stats, integrate, signal_ratios
 from tests.engine.synthetic import render, star_catalogue
 
 SHAPE = (200, 260)
@@ -79,8 +79,7 @@ def test_trails_and_cosmic_rays_are_rejected(field, count):
     # without rejection the trail would stand 3000 / N ADU (> 30 sigma) above the sky
     for where in (trail, hits):
         assert abs(residual[where].mean()) < 0.3 * sky_noise  # nothing left of the feature
-        assert np.mean(np.abs(residual[where]) < 3 * sky_noise) >= 0.995
-        assert np.abs(residual[where]).max() < 5 * sky_noise  # a legitimate value rejected at most
+        assert np.abs(residual[where]).max() < 3 * sky_noise  # no pixel of it left above 3 sigma
     assert result.rejected_high[trail].mean() >= 1.0 / count  # the trail pixels were rejected
 
 
@@ -126,3 +125,27 @@ def test_noise_weights_follow_the_noise(field):
     weights = integrate(noisy, rejection="none", weights="noise").weights
     assert weights[2] == pytest.approx(0.25, abs=0.05)
     assert weights[3] == pytest.approx(1 / 16, abs=0.02)
+
+
+@pytest.mark.parametrize("count", [12, 30])
+@pytest.mark.parametrize("rejection", ["sigma", "winsorized", "linear-fit"])
+def test_clipping_pure_noise_rejects_almost_nothing(rejection, count):
+    # iterated clipping re-estimates sigma on an already clipped sample and can run away; the
+    # frames' own noise floor stops it. A 3-sigma clip of Gaussian noise should lose ~0.1%.
+    rng = np.random.default_rng(5)
+    frames = [(1000 + rng.normal(0, NOISE, (120, 150))).astype(np.float32) for _ in range(count)]
+    result = integrate(frames, rejection=rejection, weights="none")
+    rejected = (result.rejected_low.sum() + result.rejected_high.sum()) / (count * 120 * 150)
+    assert rejected < 0.003
+    assert np.std(result.image) < 1.01 * NOISE / np.sqrt(count)
+
+
+def test_transparency_is_measured_past_a_trail_in_the_first_frame(field):
+    rng, _, truth = field
+    frames = _frames(rng, truth, 9)
+    yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    frames[0][np.abs((yy - 30) - 0.6 * xx) < 2.0] += 3000.0  # the satellite crosses frame 0
+    stats = [frame_stats(f) for f in frames]
+    ratios = signal_ratios(frames, stats)
+    expected = np.array([1.0 + 0.15 * np.sin(i) for i in range(9)])  # as _frames makes them
+    np.testing.assert_allclose(ratios, expected, rtol=0.02)  # the transparency swings 15%
