@@ -23,8 +23,10 @@ NEIGHBOUR_FRACTION = 0.15  # ... and its brightest neighbour holds less than thi
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], bool)
 
 
-def _robust(data: np.ndarray) -> tuple[float, float]:
-    values = data[np.isfinite(data)]
+def _robust(data: np.ndarray, max_samples: int = 1_000_000) -> tuple[float, float]:
+    """Median and MAD-based sigma, from a regular sample of at most ``max_samples`` pixels."""
+    values = data.reshape(-1)[:: max(1, data.size // max_samples)]
+    values = values[np.isfinite(values)]
     centre = float(np.median(values))
     return centre, 1.4826 * float(np.median(np.abs(values - centre)))
 
@@ -62,9 +64,11 @@ def local_defects(data: np.ndarray, *, sigma: float = LOCAL_SIGMA) -> np.ndarray
     NEIGHBOUR_FRACTION of its excess over the local (5 x 5 median) background, which spares the
     cores of all but the most undersampled stars.
     """
-    finite = np.isfinite(data)
-    fill = float(np.median(data[finite][:: max(1, data.size // 100_000)])) if finite.any() else 0.0
-    filled = np.where(finite, data, np.float32(fill)).astype(np.float32)
+    filled = np.ascontiguousarray(data, np.float32)
+    if not np.isfinite(filled).all():
+        sample = filled[:: max(1, filled.shape[0] // 256)]
+        fill = np.nanmedian(sample) if np.isfinite(sample).any() else 0.0
+        filled = np.where(np.isfinite(filled), filled, np.float32(fill))
     ring = _RING.astype(np.uint8)
     diffs = np.diff(filled[:: max(1, filled.shape[0] // 256)], axis=1)
     noise = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
@@ -89,7 +93,8 @@ def correct_defects(data: np.ndarray, defects: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(defects)
     if len(ys) == 0:
         return out
-    windows = _window_values(np.where(defects, np.float32(np.nan), out), ys, xs, 1)
+    windows = _window_values(out, ys, xs, 1)
+    windows[_window_values(defects, ys, xs, 1)] = np.nan  # defective neighbours do not vote
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods use the fallback
         replacement = np.nanmedian(windows, axis=0)
