@@ -9,6 +9,7 @@ centre of gravity.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -37,29 +38,27 @@ class Shift:
 def subpixel_peak(surface: np.ndarray, y: int, x: int) -> tuple[float, float]:
     """Sub-pixel offset of the maximum near integer peak (y, x) of ``surface`` (paraboloid fit).
 
-    Fits z = a x^2 + b y^2 + c xy + d x + e y + f to the 3 x 3 neighbourhood and returns the
-    stationary point, limited to +-1 px; returns (0, 0) at the border or for a degenerate fit.
+    Fits z = a x^2 + b y^2 + c xy + d x + e y + f to the 3 x 3 neighbourhood by least squares
+    (closed form on the 3 x 3 grid) and returns the stationary point, limited to +-1 px; returns
+    (0, 0) at the border or for a degenerate fit.
     """
     if not (0 < y < surface.shape[0] - 1 and 0 < x < surface.shape[1] - 1):
         return 0.0, 0.0
-    z = surface[y - 1 : y + 2, x - 1 : x + 2].astype(np.float64).ravel()
-    a, b, c, d, e, _ = _PARABOLOID_SOLVER @ z
+    rows = surface[y - 1 : y + 2, x - 1 : x + 2].tolist()
+    (z00, z01, z02), (z10, z11, z12), (z20, z21, z22) = rows
+    left, centre_col, right = z00 + z10 + z20, z01 + z11 + z21, z02 + z12 + z22
+    top, centre_row, bottom = z00 + z01 + z02, z10 + z11 + z12, z20 + z21 + z22
+    a = (left + right) / 6 - centre_col / 3
+    b = (top + bottom) / 6 - centre_row / 3
+    c = (z22 - z20 - z02 + z00) / 4
+    d = (right - left) / 6
+    e = (bottom - top) / 6
     det = 4 * a * b - c * c
     if det <= 0 or a >= 0:
         return 0.0, 0.0
     sx = (c * e - 2 * b * d) / det
     sy = (c * d - 2 * a * e) / det
-    return float(np.clip(sy, -1, 1)), float(np.clip(sx, -1, 1))
-
-
-def _paraboloid_solver() -> np.ndarray:
-    ys, xs = np.mgrid[-1:2, -1:2]
-    xs, ys = xs.ravel().astype(float), ys.ravel().astype(float)
-    design = np.stack([xs * xs, ys * ys, xs * ys, xs, ys, np.ones(9)], axis=1)
-    return np.linalg.pinv(design)
-
-
-_PARABOLOID_SOLVER = _paraboloid_solver()
+    return min(1.0, max(-1.0, sy)), min(1.0, max(-1.0, sx))
 
 
 def match_shift(
@@ -91,7 +90,7 @@ def match_shift(
     )
     sy, sx = subpixel_peak(corr, py, px)
     return Shift(
-        y0 + py + sy - top, x0 + px + sx - left, float(score), not border and np.isfinite(score)
+        y0 + py + sy - top, x0 + px + sx - left, float(score), not border and math.isfinite(score)
     )
 
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from september.errors import BadFrameError
-from september.lucky.ser import SerVideo
+from september.lucky.ser import BGR, SerVideo
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -181,11 +181,52 @@ class FrameSource:
 
     def __getitem__(self, index: int) -> np.ndarray:
         """Frame ``index`` as float32 with the dark subtracted and the flat divided out."""
-        frame = self._raw(index).astype(np.float32)
+        return self.calibrate(self._raw(index))
+
+    @property
+    def views_are_cheap(self) -> bool:
+        """True when ``view`` maps stored pixels without decoding (mono/RGB SER, decoded videos)."""
+        return (self._ser is not None and not (self._debayer and self._ser.is_bayer)) or (
+            self._array is not None
+        )
+
+    def view(self, index: int) -> np.ndarray:
+        """Frame ``index`` uncalibrated, as stored (demosaiced if Bayer); a view where possible.
+
+        The array may be read-only, non-native byte order or reversed in its last axis; pass it
+        (or a slice) to ``calibrate`` to get float32 pixels.
+        """
+        if self._ser is not None:
+            if not self._debayer:
+                return self._ser.view(index)
+            if self._ser.is_bayer:
+                return self._ser.rgb(index)
+            frame = self._ser.view(index)
+            return frame[..., ::-1] if self._ser.header.color_id == BGR else frame
+        if self._array is not None:
+            return self._array[index]
+        return self._raw(index)
+
+    def calibrate(
+        self,
+        raw: np.ndarray,
+        rows: slice = slice(None),
+        cols: slice = slice(None),
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``raw`` (a frame or its ``rows`` x ``cols`` region) as float32, dark/flat-corrected.
+
+        Writes into ``out`` when given (it must have ``raw``'s shape).
+        """
+        if out is None:
+            frame = np.array(raw, dtype=np.float32)
+        else:
+            frame = out
+            np.copyto(frame, raw, casting="unsafe")
         if self.dark is not None:
-            frame -= self.dark
+            np.subtract(frame, self.dark[rows, cols], out=frame)
         if self.flat is not None:
-            frame /= self.flat
+            np.divide(frame, self.flat[rows, cols], out=frame)
         return frame
 
     def mono(self, index: int) -> np.ndarray:

@@ -190,6 +190,17 @@ class SerVideo:
             else frame.copy()
         )
 
+    def view(self, index: int) -> np.ndarray:
+        """The raw frame ``index`` as a read-only view of the memory map (stored byte order)."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"frame {index} out of range for {len(self)} frames")
+        return self._frames[index].view(np.ndarray)
+
+    @property
+    def is_bayer(self) -> bool:
+        """True for Bayer files, whose frames must be demosaiced before use."""
+        return self.header.color_id in _DEBAYER
+
     def rgb(self, index: int) -> np.ndarray:
         """Frame ``index`` as RGB (demosaiced for Bayer files), or 2-D for mono files."""
         frame = self[index]

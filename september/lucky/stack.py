@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +36,25 @@ from september.lucky.align import (
 )
 from september.lucky.frames import FrameSource, luminance
 from september.lucky.points import alignment_points
-from september.lucky.quality import blur, frame_sharpness, laplacian_map, local_contrast
+from september.lucky.quality import (
+    blur,
+    downsample,
+    frame_sharpness,
+    laplacian_map,
+    local_contrast,
+)
 from september.lucky.sharpen import align_channels, unsharp_layers
 
 __all__ = ["StackOptions", "StackResult", "stack_frames"]
 
 Progress = Callable[[str, int, int], None]
 
+
+FIRST_SEARCH = 4
+"""Local shifts are searched within +-4 px first, and within the full width only on a border hit."""
+
+BLUR_MARGIN = 3
+"""Extra pixels around a region so that the 7x7 blur is exact where shifts are measured."""
 
 BACKGROUND_WEIGHT = 0.3
 """Blend weight below which the background image starts to fill in (AP window peak is 1)."""
@@ -91,34 +104,65 @@ class StackResult:
 
 
 class _Frames:
-    """Calibrated frames, kept in RAM when they fit in the memory limit, else re-read each time."""
+    """Pixel access for the stacker: raw frame views, calibrated regions, half-resolution copies.
+
+    Whole frames are converted to float32 only into one reusable buffer per thread; what is kept
+    is the Gaussian-pyramid half-resolution mono copy of each frame (a quarter of the pixels), when
+    those fit in the memory limit. Sources that must decode frames (folders, Bayer SER) also keep
+    the decoded frames when they fit.
+    """
 
     def __init__(self, source: FrameSource, limit_gb: float) -> None:
         self.source = source
-        per_frame = int(np.prod(source.shape)) * 4
-        self.cached = 2 * per_frame * len(source) <= limit_gb * 1e9
-        self._store: dict[int, np.ndarray] = {}
-        self._blurred: dict[int, np.ndarray] = {}
+        count = len(source)
+        height, width = source.shape[:2]
+        half_bytes = 4 * ((height + 1) // 2) * ((width + 1) // 2)
+        budget = limit_gb * 1e9
+        self.keep_half = count * half_bytes <= budget
+        self._views: dict[int, np.ndarray] = {}
+        first = source.view(0)
+        self.keep_views = (
+            not source.views_are_cheap and count * (first.nbytes + half_bytes) <= budget
+        )
+        if self.keep_views:
+            self._views[0] = first
+        self._half: dict[int, np.ndarray] = {}
+        self._local = threading.local()
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        frame = self._store.get(index)
+    def view(self, index: int) -> np.ndarray:
+        """The uncalibrated frame as stored (see ``FrameSource.view``)."""
+        frame = self._views.get(index)
         if frame is None:
-            frame = self.source[index]
-            if self.cached:
-                self._store[index] = frame
+            frame = self.source.view(index)
+            if self.keep_views:
+                self._views[index] = frame
         return frame
 
-    def mono(self, index: int) -> np.ndarray:
-        return luminance(self[index])
+    def full(self, index: int) -> np.ndarray:
+        """The calibrated float32 frame, in this thread's buffer (valid until its next call)."""
+        raw = self.view(index)
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None or buffer.shape != raw.shape:
+            buffer = self._local.buffer = np.empty(raw.shape, np.float32)
+        return self.source.calibrate(raw, out=buffer)
 
-    def blurred(self, index: int) -> np.ndarray:
-        """The mono frame through the 7x7 quality blur, also used to measure shifts (cached)."""
-        frame = self._blurred.get(index)
-        if frame is None:
-            frame = blur(self.mono(index))
-            if self.cached:
-                self._blurred[index] = frame
-        return frame
+    def half(self, index: int) -> np.ndarray:
+        """The mono frame one Gaussian pyramid level down (cached)."""
+        image = self._half.get(index)
+        if image is None:
+            image = downsample(luminance(self.full(index)))
+            if self.keep_half:
+                self._half[index] = image
+        return image
+
+    def region(
+        self, raw: np.ndarray, top: int, left: int, height: int, width: int
+    ) -> tuple[np.ndarray, int, int]:
+        """Calibrated float32 pixels of a region of ``raw`` clipped to the frame, and its corner."""
+        y0, x0 = max(0, top), max(0, left)
+        rows = slice(y0, min(raw.shape[0], top + height))
+        cols = slice(x0, min(raw.shape[1], left + width))
+        return self.source.calibrate(raw[rows, cols], rows, cols), y0, x0
 
 
 def _sample(
@@ -132,6 +176,51 @@ def _sample(
         frame, matrix, (shape[1], shape[0]), flags=flags | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REFLECT,
     )  # fmt: skip
+
+
+def _shifted_patch(
+    frames: _Frames, raw: np.ndarray, top: float, left: float, size: int, scale: float, flags: int
+) -> np.ndarray:
+    """The ``size`` x ``size`` patch of ``raw`` starting at sub-pixel (top, left), calibrated.
+
+    Without drizzle this is a translation: a separable 4-tap cubic (or 2-tap linear) filter on a
+    region just large enough, which is several times cheaper than ``cv2.warpAffine``; at the frame
+    edges and with drizzle, ``warpAffine`` with reflected borders is used.
+    """
+    iy, ix = math.floor(top), math.floor(left)
+    taps = 4 if flags == cv2.INTER_CUBIC else 2
+    lead = 1 if taps == 4 else 0
+    y0, x0 = iy - lead, ix - lead
+    extent = size + taps - 1
+    if (
+        scale == 1.0
+        and y0 >= 0
+        and x0 >= 0
+        and y0 + extent <= raw.shape[0]
+        and (x0 + extent <= raw.shape[1])
+    ):
+        pixels, _, _ = frames.region(raw, y0, x0, extent, extent)
+        ky, kx = _kernel(top - iy, taps), _kernel(left - ix, taps)
+        filtered = cv2.sepFilter2D(pixels, -1, kx, ky, anchor=(0, 0), borderType=cv2.BORDER_REFLECT)
+        return filtered[:size, :size]
+    margin = 3
+    out = round(size * scale)
+    pixels, ry, rx = frames.region(
+        raw, iy - margin, ix - margin, size + 2 * margin + 1, size + 2 * margin + 1
+    )
+    return _sample(pixels, top - ry, left - rx, (out, out), scale, flags)
+
+
+def _kernel(fraction: float, taps: int) -> np.ndarray:
+    """Interpolation weights for a shift by ``fraction`` in [0, 1): OpenCV's cubic (A = -0.75)."""
+    if taps == 2:
+        return np.array([1.0 - fraction, fraction], np.float32)
+    a = -0.75
+    x = fraction
+    w0 = ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a
+    w1 = ((a + 2) * x - (a + 3)) * x * x + 1
+    w2 = ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1
+    return np.array([w0, w1, w2, 1.0 - w0 - w1 - w2], np.float32)
 
 
 def _window(length: int) -> np.ndarray:
@@ -167,17 +256,16 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         )
     frames = _Frames(source, opts.memory_limit_gb)
     pool = ThreadPoolExecutor(max_workers=opts.workers)
+    run = pool.map if opts.workers > 1 else map
     timings: dict[str, float] = {}
     flags = cv2.INTER_CUBIC if opts.interpolation == "cubic" else cv2.INTER_LINEAR
 
-    # 1. Overall ranking.
+    # 1. Overall ranking, on the half-resolution copies.
     start = time.perf_counter()
     scores = np.empty(count)
     for index, score in enumerate(
-        pool.map(
-            lambda i: frame_sharpness(
-                frames.blurred(i), normalise=opts.normalise_brightness, blurred=True
-            ),
+        run(
+            lambda i: frame_sharpness(frames.half(i), normalise=opts.normalise_brightness),
             range(count),
         )
     ):
@@ -186,38 +274,37 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     order = np.argsort(-scores, kind="stable")
     timings["rank"] = time.perf_counter() - start
 
-    # 2. Global registration against the best frame.
+    # 2. Global registration against the best frame, at half resolution (shifts in full pixels).
     start = time.perf_counter()
-    best = frames.mono(int(order[0]))
-    height, width = best.shape
+    best_half = frames.half(int(order[0]))
+    height, width = source.shape[:2]
     mode = opts.align_mode
     if mode == "auto":
-        mode = "planet" if is_isolated_object(best) else "surface"
+        mode = "planet" if is_isolated_object(best_half) else "surface"
     shifts = np.zeros((count, 2))
     usable = np.ones(count, dtype=bool)
     patch_box = None
     if mode == "surface":
-        search = opts.align_search_width
-        size = (max(16, height // 3), max(16, width // 3))
-        best_blur = frames.blurred(int(order[0]))
-        top, left = find_structure_patch(best_blur, size, search)
-        template = best_blur[top : top + size[0], left : left + size[1]]
-        patch_box = [top, left, size[0], size[1]]
+        search = max(1, math.ceil(opts.align_search_width / 2))
+        size = (max(8, best_half.shape[0] // 3), max(8, best_half.shape[1] // 3))
+        top, left = find_structure_patch(best_half, size, search)
+        template = best_half[top : top + size[0], left : left + size[1]]
+        patch_box = [2 * top, 2 * left, 2 * size[0], 2 * size[1]]
 
         def register(index: int):
-            blurred = frames.blurred(index)
-            found = match_shift(blurred, template, top, left, search)
-            return found if found.ok else match_shift(blurred, template, top, left, 3 * search)
+            half = frames.half(index)
+            found = match_shift(half, template, top, left, search)
+            return found if found.ok else match_shift(half, template, top, left, 3 * search)
 
-        for index, found in enumerate(pool.map(register, range(count))):
-            shifts[index] = found.dy, found.dx
+        for index, found in enumerate(run(register, range(count))):
+            shifts[index] = 2 * found.dy, 2 * found.dx
             usable[index] = found.ok
             report("align", index + 1, count)
     else:
-        anchor = np.array(centre_of_gravity(frames.blurred(int(order[0]))))
-        centres_of_gravity = pool.map(lambda i: centre_of_gravity(frames.blurred(i)), range(count))
+        anchor = np.array(centre_of_gravity(best_half))
+        centres_of_gravity = run(lambda i: centre_of_gravity(frames.half(i)), range(count))
         for index, centre in enumerate(centres_of_gravity):
-            shifts[index] = np.array(centre) - anchor
+            shifts[index] = 2 * (np.array(centre) - anchor)
             report("align", index + 1, count)
     if usable.sum() < 2:
         raise BadFrameError(
@@ -247,15 +334,25 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     )
     scale = opts.drizzle
     out_shape = (round(area[0] * scale), round(area[1] * scale))
-    reference = np.zeros(area, np.float32)
-    background = None
-    for rank, index in enumerate(ranked[: max(n_reference, n_stack)]):
+
+    def resample(rank: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        index = ranked[rank]
         dy, dx = shifts[index]
-        frame = frames[index]
+        frame = frames.full(index)
+        mono = None
         if rank < n_reference:
-            reference += _sample(luminance(frame), y_lo + dy, x_lo + dx, area, 1.0, flags)
+            mono = _sample(luminance(frame), y_lo + dy, x_lo + dx, area, 1.0, flags)
+        sampled = None
         if rank < n_stack:
             sampled = _sample(frame, y_lo + dy, x_lo + dx, out_shape, scale, flags)
+        return mono, sampled
+
+    reference = np.zeros(area, np.float32)
+    background = None
+    for mono, sampled in run(resample, range(max(n_reference, n_stack))):
+        if mono is not None:
+            reference += mono
+        if sampled is not None:
             background = sampled if background is None else background + sampled
     reference /= n_reference
     assert background is not None
@@ -280,12 +377,10 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
 
         def contrast(index: int) -> np.ndarray:
             offset = np.rint(shifts[index]).astype(int) + np.array([y_lo, x_lo])
-            lap = laplacian_map(frames.blurred(index), stride=2, blurred=True)
+            lap = laplacian_map(frames.half(index))
             return local_contrast(lap, (centres + offset) // 2, max(1, half_box // 2))
 
-        for done, (index, values) in enumerate(
-            zip(ranked, pool.map(contrast, ranked), strict=True)
-        ):
+        for done, (index, values) in enumerate(zip(ranked, run(contrast, ranked), strict=True)):
             quality[index] = values
             report("quality", done + 1, len(ranked))
         chosen = np.argsort(-quality, axis=0, kind="stable")[:n_stack]
@@ -294,7 +389,9 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
                 selected.setdefault(int(index), []).append(point)
     timings["quality"] = time.perf_counter() - start
 
-    # 5. Local shifts, patch stacks and blending.
+    # 5. Local shifts, patch stacks and blending. Each shift is measured on a blurred region of
+    # the frame around its point, first within +-FIRST_SEARCH px, then within the full search
+    # width if the peak lies on that border.
     start = time.perf_counter()
     patch = 2 * half_patch + 1
     out_patch = round(patch * scale)
@@ -303,32 +400,38 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     contributions = np.zeros(n_points, int)
     failures = np.zeros(n_points, int)
     ref_blur = blur(reference)
-    templates = [
-        ref_blur[y - half_box : y + half_box, x - half_box : x + half_box] for y, x in centres
-    ]
+    origins = centres - half_box
+    templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
+    search = opts.search_width
+    first = min(FIRST_SEARCH, search)
+    reach = search + BLUR_MARGIN
 
     def patches(item: tuple[int, list[int]]) -> list[tuple[int, np.ndarray | None]]:
         index, points = item
-        frame = frames[index]
-        blurred = frames.blurred(index)
-        base = np.rint(shifts[index]).astype(int)
+        raw = frames.view(index)
+        base_y = y_lo + round(shifts[index][0])
+        base_x = x_lo + round(shifts[index][1])
         found_patches: list[tuple[int, np.ndarray | None]] = []
         for point in points:
-            cy, cx = centres[point]
-            top = cy - half_box + y_lo + base[0]
-            left = cx - half_box + x_lo + base[1]
-            found = match_shift(blurred, templates[point], top, left, opts.search_width)
+            ty, tx = origins[point, 0] + base_y, origins[point, 1] + base_x
+            pixels, y0, x0 = frames.region(
+                raw, ty - reach, tx - reach, box + 2 * reach, box + 2 * reach
+            )
+            blurred = blur(luminance(pixels))
+            found = match_shift(blurred, templates[point], ty - y0, tx - x0, first)
+            if not found.ok and first < search:
+                found = match_shift(blurred, templates[point], ty - y0, tx - x0, search)
             if not found.ok:
                 found_patches.append((point, None))
                 continue
-            found_patches.append((point, _sample(
-                frame, cy - half_patch + y_lo + base[0] + found.dy,
-                cx - half_patch + x_lo + base[1] + found.dx, (out_patch, out_patch), scale, flags,
+            found_patches.append((point, _shifted_patch(
+                frames, raw, ty - half_patch + half_box + found.dy,
+                tx - half_patch + half_box + found.dx, patch, scale, flags,
             )))  # fmt: skip
         return found_patches
 
     work = sorted(selected.items())
-    for done, found_patches in enumerate(pool.map(patches, work)):
+    for done, found_patches in enumerate(run(patches, work)):
         for point, sampled in found_patches:
             if sampled is None:
                 failures[point] += 1
