@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -10,7 +12,13 @@ _DRIZZLE = {"off": 1.0, "1.5x": 1.5, "2x": 2.0, "3x": 3.0}
 
 
 def _progress_bar():
-    """A rich progress display and a callback ``(stage, done, total)`` that drives it."""
+    """A rich progress display and a callback ``(stage, done, total)`` that drives it.
+
+    Without a terminal there is nothing to animate: a null context and no callback are returned,
+    and rich is not even imported (it costs a noticeable share of a short run's start-up).
+    """
+    if not sys.stdout.isatty():
+        return contextlib.nullcontext(), None
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(

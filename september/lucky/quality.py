@@ -28,18 +28,21 @@ def downsample(mono: np.ndarray) -> np.ndarray:
     return cv2.pyrDown(mono.astype(np.float32, copy=False))
 
 
-def laplacian_map(half: np.ndarray) -> np.ndarray:
-    """The Laplacian of a ``downsample``-d frame."""
-    return cv2.Laplacian(half, cv2.CV_32F)
+def laplacian_map(half: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The Laplacian of a ``downsample``-d frame, written into ``out`` when given."""
+    return cv2.Laplacian(half, cv2.CV_32F, dst=out)
 
 
-def frame_sharpness(half: np.ndarray, *, normalise: bool = False) -> float:
+def frame_sharpness(
+    half: np.ndarray, *, normalise: bool = False, out: np.ndarray | None = None
+) -> float:
     """Overall sharpness of a frame from its ``downsample``-d copy: std of the Laplacian.
 
     Higher is better. With ``normalise`` the score is divided by the mean brightness, so that
-    transparency changes (thin cloud) do not masquerade as seeing changes.
+    transparency changes (thin cloud) do not masquerade as seeing changes. ``out`` is an optional
+    scratch array of ``half``'s shape.
     """
-    _, std = cv2.meanStdDev(laplacian_map(half))
+    _, std = cv2.meanStdDev(laplacian_map(half, out))
     score = float(std[0, 0])
     if normalise:
         score /= max(float(cv2.mean(half)[0]), 1e-6)
@@ -49,15 +52,17 @@ def frame_sharpness(half: np.ndarray, *, normalise: bool = False) -> float:
 def local_contrast(laplacian: np.ndarray, centres: np.ndarray, half_box: int) -> np.ndarray:
     """Std of ``laplacian`` in a (2*half_box+1)^2 box around each (y, x) of ``centres``.
 
-    Centres are clipped to the image, so boxes at the border shrink to what is inside.
+    Centres are clipped to the image, and boxes at the border shrink to what is inside. Box sums
+    come from integral images, so the cost does not grow with the number of centres.
     """
     height, width = laplacian.shape
-    size = 2 * half_box + 1
-    mean = cv2.boxFilter(laplacian, cv2.CV_32F, (size, size), borderType=cv2.BORDER_REFLECT)
-    mean_sq = cv2.boxFilter(
-        laplacian * laplacian, cv2.CV_32F, (size, size), borderType=cv2.BORDER_REFLECT
-    )
+    sums, squares = cv2.integral2(laplacian, sdepth=cv2.CV_32F, sqdepth=cv2.CV_32F)
     ys = np.clip(centres[:, 0], 0, height - 1)
     xs = np.clip(centres[:, 1], 0, width - 1)
-    variance = mean_sq[ys, xs] - mean[ys, xs] ** 2
+    y0, y1 = np.maximum(ys - half_box, 0), np.minimum(ys + half_box + 1, height)
+    x0, x1 = np.maximum(xs - half_box, 0), np.minimum(xs + half_box + 1, width)
+    count = ((y1 - y0) * (x1 - x0)).astype(np.float64)
+    total = sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
+    total_sq = squares[y1, x1] - squares[y0, x1] - squares[y1, x0] + squares[y0, x0]
+    variance = total_sq / count - (total / count) ** 2
     return np.sqrt(np.clip(variance, 0, None))

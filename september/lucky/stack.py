@@ -16,6 +16,7 @@ The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -52,6 +53,9 @@ Progress = Callable[[str, int, int], None]
 
 FIRST_SEARCH = 4
 """Local shifts are searched within +-4 px first, and within the full width only on a border hit."""
+
+KERNEL_STEPS = 1024
+"""Sub-pixel shifts are resampled with interpolation kernels tabulated in 1/1024 px steps."""
 
 BLUR_MARGIN = 3
 """Extra pixels around a region so that the 7x7 blur is exact where shifts are measured."""
@@ -116,7 +120,8 @@ class _Frames:
         self.source = source
         count = len(source)
         height, width = source.shape[:2]
-        half_bytes = 4 * ((height + 1) // 2) * ((width + 1) // 2)
+        self.half_shape = ((height + 1) // 2, (width + 1) // 2)
+        half_bytes = 4 * self.half_shape[0] * self.half_shape[1]
         budget = limit_gb * 1e9
         self.keep_half = count * half_bytes <= budget
         self._views: dict[int, np.ndarray] = {}
@@ -141,10 +146,15 @@ class _Frames:
     def full(self, index: int) -> np.ndarray:
         """The calibrated float32 frame, in this thread's buffer (valid until its next call)."""
         raw = self.view(index)
-        buffer = getattr(self._local, "buffer", None)
-        if buffer is None or buffer.shape != raw.shape:
-            buffer = self._local.buffer = np.empty(raw.shape, np.float32)
-        return self.source.calibrate(raw, out=buffer)
+        return self.source.calibrate(raw, out=self.scratch("frame", raw.shape))
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 work array private to this thread, reused so no fresh pages are faulted in."""
+        buffer = getattr(self._local, name, None)
+        if buffer is None or buffer.shape != shape:
+            buffer = np.empty(shape, np.float32)
+            setattr(self._local, name, buffer)
+        return buffer
 
     def half(self, index: int) -> np.ndarray:
         """The mono frame one Gaussian pyramid level down (cached)."""
@@ -178,37 +188,51 @@ def _sample(
     )  # fmt: skip
 
 
-def _shifted_patch(
-    frames: _Frames, raw: np.ndarray, top: float, left: float, size: int, scale: float, flags: int
+def _shifted(
+    frames: _Frames,
+    raw: np.ndarray,
+    top: float,
+    left: float,
+    shape: tuple[int, int],
+    scale: float,
+    flags: int,
 ) -> np.ndarray:
-    """The ``size`` x ``size`` patch of ``raw`` starting at sub-pixel (top, left), calibrated.
+    """The calibrated ``shape`` region of ``raw`` whose first pixel sits at sub-pixel (top, left).
 
-    Without drizzle this is a translation: a separable 4-tap cubic (or 2-tap linear) filter on a
-    region just large enough, which is several times cheaper than ``cv2.warpAffine``; at the frame
-    edges and with drizzle, ``warpAffine`` with reflected borders is used.
+    Without drizzle this is a pure translation, done as a separable 4-tap cubic (or 2-tap linear)
+    filter on a region just large enough, several times cheaper than ``cv2.warpAffine``; pixels
+    beyond the frame are reflected. With drizzle (``scale`` > 1) ``_sample`` resamples the region.
     """
     iy, ix = math.floor(top), math.floor(left)
+    if scale != 1.0:
+        margin = 3
+        height = math.ceil(shape[0] / scale) + 2 * margin + 1
+        width = math.ceil(shape[1] / scale) + 2 * margin + 1
+        pixels, ry, rx = frames.region(raw, iy - margin, ix - margin, height, width)
+        return _sample(pixels, top - ry, left - rx, shape, scale, flags)
     taps = 4 if flags == cv2.INTER_CUBIC else 2
-    lead = 1 if taps == 4 else 0
-    y0, x0 = iy - lead, ix - lead
-    extent = size + taps - 1
-    if (
-        scale == 1.0
-        and y0 >= 0
-        and x0 >= 0
-        and y0 + extent <= raw.shape[0]
-        and (x0 + extent <= raw.shape[1])
-    ):
-        pixels, _, _ = frames.region(raw, y0, x0, extent, extent)
-        ky, kx = _kernel(top - iy, taps), _kernel(left - ix, taps)
-        filtered = cv2.sepFilter2D(pixels, -1, kx, ky, anchor=(0, 0), borderType=cv2.BORDER_REFLECT)
-        return filtered[:size, :size]
-    margin = 3
-    out = round(size * scale)
-    pixels, ry, rx = frames.region(
-        raw, iy - margin, ix - margin, size + 2 * margin + 1, size + 2 * margin + 1
+    y0, x0 = iy - taps // 2 + 1, ix - taps // 2 + 1
+    height, width = shape[0] + taps - 1, shape[1] + taps - 1
+    pixels, ry, rx = frames.region(raw, y0, x0, height, width)
+    pads = (
+        ry - y0,
+        height - pixels.shape[0] - (ry - y0),
+        rx - x0,
+        width - pixels.shape[1] - (rx - x0),
     )
-    return _sample(pixels, top - ry, left - rx, (out, out), scale, flags)
+    if any(pads):
+        pixels = cv2.copyMakeBorder(pixels, *pads, cv2.BORDER_REFLECT)
+    kernel_y = _kernel_cached(round((top - iy) * KERNEL_STEPS), taps)
+    kernel_x = _kernel_cached(round((left - ix) * KERNEL_STEPS), taps)
+    filtered = cv2.sepFilter2D(
+        pixels, -1, kernel_x, kernel_y, anchor=(0, 0), borderType=cv2.BORDER_REFLECT
+    )
+    return filtered[: shape[0], : shape[1]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _kernel_cached(step: int, taps: int) -> np.ndarray:
+    return _kernel(step / KERNEL_STEPS, taps)
 
 
 def _kernel(fraction: float, taps: int) -> np.ndarray:
@@ -262,10 +286,15 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
 
     # 1. Overall ranking, on the half-resolution copies.
     start = time.perf_counter()
+    half_shape = frames.half_shape
     scores = np.empty(count)
     for index, score in enumerate(
         run(
-            lambda i: frame_sharpness(frames.half(i), normalise=opts.normalise_brightness),
+            lambda i: frame_sharpness(
+                frames.half(i),
+                normalise=opts.normalise_brightness,
+                out=frames.scratch("lap", half_shape),
+            ),
             range(count),
         )
     ):
@@ -337,14 +366,17 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
 
     def resample(rank: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         index = ranked[rank]
-        dy, dx = shifts[index]
-        frame = frames.full(index)
-        mono = None
-        if rank < n_reference:
-            mono = _sample(luminance(frame), y_lo + dy, x_lo + dx, area, 1.0, flags)
+        top, left = y_lo + shifts[index][0], x_lo + shifts[index][1]
+        raw = frames.view(index)
         sampled = None
         if rank < n_stack:
-            sampled = _sample(frame, y_lo + dy, x_lo + dx, out_shape, scale, flags)
+            sampled = _shifted(frames, raw, top, left, out_shape, scale, flags)
+        mono = None
+        if rank < n_reference:
+            if sampled is not None and scale == 1.0:
+                mono = luminance(sampled)
+            else:
+                mono = luminance(_shifted(frames, raw, top, left, area, 1.0, flags))
         return mono, sampled
 
     reference = np.zeros(area, np.float32)
@@ -353,7 +385,10 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         if mono is not None:
             reference += mono
         if sampled is not None:
-            background = sampled if background is None else background + sampled
+            if background is None:
+                background = sampled.copy()
+            else:
+                background += sampled
     reference /= n_reference
     assert background is not None
     background /= n_stack
@@ -377,7 +412,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
 
         def contrast(index: int) -> np.ndarray:
             offset = np.rint(shifts[index]).astype(int) + np.array([y_lo, x_lo])
-            lap = laplacian_map(frames.half(index))
+            lap = laplacian_map(frames.half(index), frames.scratch("lap", half_shape))
             return local_contrast(lap, (centres + offset) // 2, max(1, half_box // 2))
 
         for done, (index, values) in enumerate(zip(ranked, run(contrast, ranked), strict=True)):
@@ -424,9 +459,9 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             if not found.ok:
                 found_patches.append((point, None))
                 continue
-            found_patches.append((point, _shifted_patch(
+            found_patches.append((point, _shifted(
                 frames, raw, ty - half_patch + half_box + found.dy,
-                tx - half_patch + half_box + found.dx, patch, scale, flags,
+                tx - half_patch + half_box + found.dx, (out_patch, out_patch), scale, flags,
             )))  # fmt: skip
         return found_patches
 
