@@ -43,9 +43,11 @@ def _moments(image: np.ndarray, x: float, y: float, r: int = 8, weight: float = 
     """
     ix, iy = round(x), round(y)
     box = image[iy - r : iy + r + 1, ix - r : ix + r + 1].astype(float)
-    ring = np.concatenate([box[0], box[-1], box[:, 0], box[:, -1]])
-    box = box - np.median(ring)
     gy, gx = np.mgrid[-r : r + 1, -r : r + 1].astype(float)
+    edge = np.maximum(np.abs(gx), np.abs(gy)) >= r - 1  # a plane through the box's border: a
+    design = np.column_stack([np.ones(edge.sum()), gx[edge], gy[edge]])  # sky gradient left in
+    plane, *_ = np.linalg.lstsq(design, box[edge], rcond=None)  # would read as elongation
+    box = box - (plane[0] + plane[1] * gx + plane[2] * gy)
     mx, my = x - ix, y - iy
     for _ in range(10):
         w = box * np.exp(-0.5 * ((gx - mx) ** 2 + (gy - my) ** 2) / weight**2)
