@@ -51,7 +51,8 @@ def test_snr_reaches_95_percent_of_sqrt_n(field, count, rejection):
     single = np.std(frames[0][sky] - truth[sky])
     stacked = np.std(result.image[sky] - truth[sky])
     gain = single / stacked
-    assert gain >= 0.95 * np.sqrt(count), (gain, np.sqrt(count))
+    # the acceptance asks for 95%; clipping that cannot run away below the noise keeps ~100%
+    assert gain >= 0.98 * np.sqrt(count), (gain, np.sqrt(count))
 
 
 @pytest.mark.parametrize("count", [5, 12, 30])
