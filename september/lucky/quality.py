@@ -18,19 +18,29 @@ BLUR_KERNEL = 7
 """Gaussian kernel width (px) applied to full-resolution pixels before shifts are measured."""
 
 
+_GAUSSIAN = cv2.getGaussianKernel(BLUR_KERNEL, 0, ktype=cv2.CV_32F)
+
+
 def blur(mono: np.ndarray) -> np.ndarray:
-    """``mono`` blurred by the 7x7 Gaussian used for full-resolution shift measurements."""
-    return cv2.GaussianBlur(mono.astype(np.float32, copy=False), (BLUR_KERNEL, BLUR_KERNEL), 0)
+    """``mono`` (uint8, uint16 or float32) through the 7x7 Gaussian, as float32.
+
+    This is ``cv2.GaussianBlur(mono, (7, 7), 0)`` in float32, without converting ``mono`` first.
+    """
+    return cv2.sepFilter2D(mono, cv2.CV_32F, _GAUSSIAN, _GAUSSIAN)
 
 
-def downsample(mono: np.ndarray) -> np.ndarray:
-    """The next Gaussian pyramid level of ``mono``: pixel (i, j) is centred on (2i, 2j)."""
-    return cv2.pyrDown(mono.astype(np.float32, copy=False))
+def downsample(mono: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The next Gaussian pyramid level of ``mono`` (pixel (i, j) centred on (2i, 2j))."""
+    return cv2.pyrDown(mono.astype(np.float32, copy=False), dst=out)
 
 
 def laplacian_map(half: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The Laplacian of a ``downsample``-d frame, written into ``out`` when given."""
-    return cv2.Laplacian(half, cv2.CV_32F, dst=out)
+    """The 3x3-aperture Laplacian of a ``downsample``-d frame, written into ``out`` when given.
+
+    The 3x3 aperture ([[2, 0, 2], [0, -8, 0], [2, 0, 2]]) smooths a little along with the
+    differencing, which suits the pyramid level better than the plain 4-neighbour Laplacian.
+    """
+    return cv2.Laplacian(half, cv2.CV_32F, dst=out, ksize=3)
 
 
 def frame_sharpness(

@@ -166,7 +166,10 @@ class SerVideo:
         shape: tuple[int, ...] = (header.frame_count, header.height, header.width)
         if header.planes == 3:
             shape = (*shape, 3)
-        self._frames = np.memmap(self.path, dtype=dtype, mode="r", offset=HEADER_SIZE, shape=shape)
+        # A plain ndarray over the memory map: indexing it is far cheaper than indexing np.memmap.
+        self._frames = np.memmap(
+            self.path, dtype=dtype, mode="r", offset=HEADER_SIZE, shape=shape
+        ).view(np.ndarray)
         self.timestamps = self._read_timestamps(size, needed)
 
     def _read_timestamps(self, size: int, data_end: int) -> np.ndarray | None:
@@ -194,7 +197,7 @@ class SerVideo:
         """The raw frame ``index`` as a read-only view of the memory map (stored byte order)."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"frame {index} out of range for {len(self)} frames")
-        return self._frames[index].view(np.ndarray)
+        return self._frames[index]
 
     @property
     def is_bayer(self) -> bool:

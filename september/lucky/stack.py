@@ -16,7 +16,6 @@ The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import threading
@@ -44,6 +43,7 @@ from september.lucky.quality import (
     laplacian_map,
     local_contrast,
 )
+from september.lucky.resample import translate
 from september.lucky.sharpen import align_channels, unsharp_layers
 
 __all__ = ["StackOptions", "StackResult", "stack_frames"]
@@ -51,11 +51,8 @@ __all__ = ["StackOptions", "StackResult", "stack_frames"]
 Progress = Callable[[str, int, int], None]
 
 
-FIRST_SEARCH = 4
+FIRST_SEARCH = int(os.environ.get("LK_FIRST", "4"))
 """Local shifts are searched within +-4 px first, and within the full width only on a border hit."""
-
-KERNEL_STEPS = 1024
-"""Sub-pixel shifts are resampled with interpolation kernels tabulated in 1/1024 px steps."""
 
 BLUR_MARGIN = 3
 """Extra pixels around a region so that the 7x7 blur is exact where shifts are measured."""
@@ -131,7 +128,18 @@ class _Frames:
         )
         if self.keep_views:
             self._views[0] = first
-        self._half: dict[int, np.ndarray] = {}
+        # Mono frames without dark or flat, stored in native byte order, go to OpenCV as they are.
+        self.direct = (
+            first.ndim == 2
+            and first.dtype in (np.uint8, np.uint16, np.float32)
+            and first.dtype.isnative
+            and source.dark is None
+            and source.flat is None
+        )
+        # One array for all half-resolution copies: pages are faulted in only when written, and
+        # numpy asks for huge pages for large arrays, which makes that much cheaper.
+        self._half = np.empty((count if self.keep_half else 0, *self.half_shape), np.float32)
+        self._have_half = np.zeros(count, bool)
         self._local = threading.local()
 
     def view(self, index: int) -> np.ndarray:
@@ -158,11 +166,12 @@ class _Frames:
 
     def half(self, index: int) -> np.ndarray:
         """The mono frame one Gaussian pyramid level down (cached)."""
-        image = self._half.get(index)
-        if image is None:
-            image = downsample(luminance(self.full(index)))
-            if self.keep_half:
-                self._half[index] = image
+        if self._have_half[index]:
+            return self._half[index]
+        if not self.keep_half:
+            return downsample(luminance(self.full(index)))
+        image = downsample(luminance(self.full(index)), self._half[index])
+        self._have_half[index] = True
         return image
 
     def region(
@@ -174,18 +183,15 @@ class _Frames:
         cols = slice(x0, min(raw.shape[1], left + width))
         return self.source.calibrate(raw[rows, cols], rows, cols), y0, x0
 
-
-def _sample(
-    frame: np.ndarray, top: float, left: float, shape: tuple[int, int], scale: float, flags: int
-) -> np.ndarray:
-    """Resample ``frame`` on a ``shape`` grid whose pixel (0, 0) covers (top, left) at ``scale``."""
-    inverse = 1.0 / scale
-    offset = 0.5 * inverse - 0.5
-    matrix = np.array([[inverse, 0, left + offset], [0, inverse, top + offset]], dtype=np.float64)
-    return cv2.warpAffine(
-        frame, matrix, (shape[1], shape[0]), flags=flags | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT,
-    )  # fmt: skip
+    def pixels(
+        self, raw: np.ndarray, top: int, left: int, height: int, width: int
+    ) -> tuple[np.ndarray, int, int]:
+        """Like ``region``, but a view of ``raw`` itself when no calibration or conversion is needed
+        (OpenCV takes uint8/uint16 input and gives float32 output where it matters)."""
+        if not self.direct:
+            return self.region(raw, top, left, height, width)
+        y0, x0 = max(0, top), max(0, left)
+        return raw[y0 : top + height, x0 : left + width], y0, x0
 
 
 def _shifted(
@@ -197,54 +203,13 @@ def _shifted(
     scale: float,
     flags: int,
 ) -> np.ndarray:
-    """The calibrated ``shape`` region of ``raw`` whose first pixel sits at sub-pixel (top, left).
-
-    Without drizzle this is a pure translation, done as a separable 4-tap cubic (or 2-tap linear)
-    filter on a region just large enough, several times cheaper than ``cv2.warpAffine``; pixels
-    beyond the frame are reflected. With drizzle (``scale`` > 1) ``_sample`` resamples the region.
-    """
-    iy, ix = math.floor(top), math.floor(left)
-    if scale != 1.0:
-        margin = 3
-        height = math.ceil(shape[0] / scale) + 2 * margin + 1
-        width = math.ceil(shape[1] / scale) + 2 * margin + 1
-        pixels, ry, rx = frames.region(raw, iy - margin, ix - margin, height, width)
-        return _sample(pixels, top - ry, left - rx, shape, scale, flags)
-    taps = 4 if flags == cv2.INTER_CUBIC else 2
-    y0, x0 = iy - taps // 2 + 1, ix - taps // 2 + 1
-    height, width = shape[0] + taps - 1, shape[1] + taps - 1
-    pixels, ry, rx = frames.region(raw, y0, x0, height, width)
-    pads = (
-        ry - y0,
-        height - pixels.shape[0] - (ry - y0),
-        rx - x0,
-        width - pixels.shape[1] - (rx - x0),
-    )
-    if any(pads):
-        pixels = cv2.copyMakeBorder(pixels, *pads, cv2.BORDER_REFLECT)
-    kernel_y = _kernel_cached(round((top - iy) * KERNEL_STEPS), taps)
-    kernel_x = _kernel_cached(round((left - ix) * KERNEL_STEPS), taps)
-    filtered = cv2.sepFilter2D(
-        pixels, -1, kernel_x, kernel_y, anchor=(0, 0), borderType=cv2.BORDER_REFLECT
-    )
-    return filtered[: shape[0], : shape[1]]
-
-
-@functools.lru_cache(maxsize=4096)
-def _kernel_cached(step: int, taps: int) -> np.ndarray:
-    return _kernel(step / KERNEL_STEPS, taps)
-
-
-def _kernel(fraction: float, taps: int) -> np.ndarray:
-    """Interpolation weights for a shift by ``fraction`` in [0, 1): OpenCV's cubic (A = -0.75)."""
-    if taps == 2:
-        return np.array([1.0 - fraction, fraction], np.float32)
-    a = -0.75
-    x = fraction
-    w0 = ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a
-    w1 = ((a + 2) * x - (a + 3)) * x * x + 1
-    w2 = ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1
-    return np.array([w0, w1, w2, 1.0 - w0 - w1 - w2], np.float32)
+    """The calibrated ``shape`` grid of ``raw`` whose first pixel sits at sub-pixel (top, left)."""
+    margin = 3
+    iy, ix = math.floor(top) - margin, math.floor(left) - margin
+    height = math.ceil(shape[0] / scale) + 2 * margin + 1
+    width = math.ceil(shape[1] / scale) + 2 * margin + 1
+    pixels, ry, rx = frames.region(raw, iy, ix, height, width)
+    return translate(pixels, top - ry, left - rx, shape, flags, scale)
 
 
 def _window(length: int) -> np.ndarray:
@@ -424,56 +389,78 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
                 selected.setdefault(int(index), []).append(point)
     timings["quality"] = time.perf_counter() - start
 
-    # 5. Local shifts, patch stacks and blending. Each shift is measured on a blurred region of
-    # the frame around its point, first within +-FIRST_SEARCH px, then within the full search
-    # width if the peak lies on that border.
+    # 5. Local shifts, patch stacks and blending. Per frame and point, one calibrated region
+    # holds both the blurred search window and the patch to resample. The shift is searched
+    # within +-FIRST_SEARCH px first, and within the full search width if the peak lies on that
+    # border. Each thread adds its patches into its own sums; they are added up at the end.
     start = time.perf_counter()
     patch = 2 * half_patch + 1
     out_patch = round(patch * scale)
     channels = (3,) if source.is_colour else ()
-    sums = np.zeros((n_points, out_patch, out_patch, *channels), np.float32)
-    contributions = np.zeros(n_points, int)
-    failures = np.zeros(n_points, int)
+    sums_shape = (n_points, out_patch, out_patch, *channels)
     ref_blur = blur(reference)
     origins = centres - half_box
     templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
     search = opts.search_width
     first = min(FIRST_SEARCH, search)
-    reach = search + BLUR_MARGIN
+    reach = max(half_patch + 2, half_box) + search + BLUR_MARGIN
+    margin = search + BLUR_MARGIN
+    local = threading.local()
+    thread_sums: list[np.ndarray] = []
+    lock = threading.Lock()
 
-    def patches(item: tuple[int, list[int]]) -> list[tuple[int, np.ndarray | None]]:
+    near = first + BLUR_MARGIN
+    points_yx = centres.tolist()
+
+    def patches(item: tuple[int, list[int]]) -> list[tuple[int, bool]]:
         index, points = item
+        sums = getattr(local, "sums", None)
+        if sums is None:
+            sums = local.sums = np.zeros(sums_shape, np.float32)
+            with lock:
+                thread_sums.append(sums)
         raw = frames.view(index)
-        base_y = y_lo + round(shifts[index][0])
-        base_x = x_lo + round(shifts[index][1])
-        found_patches: list[tuple[int, np.ndarray | None]] = []
+        base_y = y_lo + round(float(shifts[index, 0]))
+        base_x = x_lo + round(float(shifts[index, 1]))
+        outcomes: list[tuple[int, bool]] = []
         for point in points:
-            ty, tx = origins[point, 0] + base_y, origins[point, 1] + base_x
-            pixels, y0, x0 = frames.region(
-                raw, ty - reach, tx - reach, box + 2 * reach, box + 2 * reach
+            cy, cx = points_yx[point]
+            cy += base_y
+            cx += base_x
+            pixels, y0, x0 = frames.pixels(
+                raw, cy - reach, cx - reach, 2 * reach + 1, 2 * reach + 1
             )
-            blurred = blur(luminance(pixels))
-            found = match_shift(blurred, templates[point], ty - y0, tx - x0, first)
+            mono = pixels if pixels.ndim == 2 else luminance(pixels)
+            ty, tx = cy - half_box - y0, cx - half_box - x0
+            template = templates[point]
+            wy, wx = max(0, ty - near), max(0, tx - near)
+            blurred = blur(mono[wy : ty + box + near, wx : tx + box + near])
+            found = match_shift(blurred, template, ty - wy, tx - wx, first)
             if not found.ok and first < search:
-                found = match_shift(blurred, templates[point], ty - y0, tx - x0, search)
-            if not found.ok:
-                found_patches.append((point, None))
-                continue
-            found_patches.append((point, _shifted(
-                frames, raw, ty - half_patch + half_box + found.dy,
-                tx - half_patch + half_box + found.dx, (out_patch, out_patch), scale, flags,
-            )))  # fmt: skip
-        return found_patches
+                wy, wx = max(0, ty - margin), max(0, tx - margin)
+                blurred = blur(mono[wy : ty + box + margin, wx : tx + box + margin])
+                found = match_shift(blurred, template, ty - wy, tx - wx, search)
+            if found.ok:
+                sums[point] += translate(
+                    pixels, cy - half_patch - y0 + found.dy, cx - half_patch - x0 + found.dx,
+                    (out_patch, out_patch), flags, scale,
+                )  # fmt: skip
+            outcomes.append((point, found.ok))
+        return outcomes
 
+    contributions = np.zeros(n_points, int)
+    failures = np.zeros(n_points, int)
     work = sorted(selected.items())
-    for done, found_patches in enumerate(run(patches, work)):
-        for point, sampled in found_patches:
-            if sampled is None:
-                failures[point] += 1
-            else:
-                sums[point] += sampled
+    for done, outcomes in enumerate(run(patches, work)):
+        for point, ok in outcomes:
+            if ok:
                 contributions[point] += 1
+            else:
+                failures[point] += 1
         report("stack", done + 1, len(work))
+    sums = thread_sums[0] if thread_sums else np.zeros(sums_shape, np.float32)
+    for other in thread_sums[1:]:
+        sums += other
     weights = _window(out_patch)
     if channels:
         weights = weights[..., None]

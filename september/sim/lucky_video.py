@@ -63,17 +63,24 @@ def moon_truth(size: int = 256) -> np.ndarray:
     return np.clip(0.1 + 0.8 * (moon - low) / (high - low), 0, 1).astype(np.float32)
 
 
-def planet_truth(size: int = 256, *, radius_fraction: float = 0.32, seed: int = 0) -> np.ndarray:
-    """A banded, limb-darkened planet disc with a few storms on black sky, float32 in 0-1."""
+def planet_truth(
+    size: int = 256, *, width: int | None = None, radius_fraction: float = 0.32, seed: int = 0
+) -> np.ndarray:
+    """A banded, limb-darkened planet disc with a few storms on black sky, float32 in 0-1.
+
+    The frame is ``size`` px high and ``width`` px wide (default square); the disc's radius is
+    ``radius_fraction`` of the smaller side.
+    """
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    centre = (size - 1) / 2
-    radius = radius_fraction * size
-    r = np.hypot(xx - centre, (yy - centre) * 1.07) / radius
-    latitude = (yy - centre) / radius
+    width = width or size
+    yy, xx = np.mgrid[0:size, 0:width].astype(np.float32)
+    centre_y, centre_x = (size - 1) / 2, (width - 1) / 2
+    radius = radius_fraction * min(size, width)
+    r = np.hypot(xx - centre_x, (yy - centre_y) * 1.07) / radius
+    latitude = (yy - centre_y) / radius
     bands = 0.75 + 0.12 * np.sin(latitude * 9.0) + 0.06 * np.sin(latitude * 23.0 + 1.0)
     for _ in range(5):
-        cy, cx = rng.uniform(-0.6, 0.6, 2) * radius + centre
+        cy, cx = rng.uniform(-0.6, 0.6, 2) * radius + np.array([centre_y, centre_x])
         spot = np.exp(-(((xx - cx) / 6.0) ** 2 + ((yy - cy) / 3.5) ** 2))
         bands += rng.choice([-0.25, 0.2]) * spot
     limb = np.sqrt(np.clip(1 - r**2, 0, 1)) ** 0.5
