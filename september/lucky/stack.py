@@ -51,7 +51,7 @@ __all__ = ["StackOptions", "StackResult", "stack_frames"]
 Progress = Callable[[str, int, int], None]
 
 
-FIRST_SEARCH = int(os.environ.get("LK_FIRST", "4"))
+FIRST_SEARCH = 4
 """Local shifts are searched within +-4 px first, and within the full width only on a border hit."""
 
 BLUR_MARGIN = 3
