@@ -29,6 +29,7 @@ import numpy as np
 
 from september.errors import BadFrameError
 from september.lucky.align import (
+    Shift,
     centre_of_gravity,
     find_structure_patch,
     is_isolated_object,
@@ -107,10 +108,11 @@ class StackResult:
 class _Frames:
     """Pixel access for the stacker: raw frame views, calibrated regions, half-resolution copies.
 
-    Whole frames are converted to float32 only into one reusable buffer per thread; what is kept
-    is the Gaussian-pyramid half-resolution mono copy of each frame (a quarter of the pixels), when
-    those fit in the memory limit. Sources that must decode frames (folders, Bayer SER) also keep
-    the decoded frames when they fit.
+    Nothing frame-sized is allocated per frame: whole frames are converted to float32 and reduced
+    to half resolution in buffers private to each thread, and a stage that needs the half-resolution
+    copy again computes it again. That is cheaper than keeping copies, since fresh memory costs
+    page faults (and, with transparent huge pages, sometimes long compaction stalls). Sources that
+    must decode frames (folders, Bayer SER) keep the decoded frames when they fit in the limit.
     """
 
     def __init__(self, source: FrameSource, limit_gb: float) -> None:
@@ -118,14 +120,9 @@ class _Frames:
         count = len(source)
         height, width = source.shape[:2]
         self.half_shape = ((height + 1) // 2, (width + 1) // 2)
-        half_bytes = 4 * self.half_shape[0] * self.half_shape[1]
-        budget = limit_gb * 1e9
-        self.keep_half = count * half_bytes <= budget
         self._views: dict[int, np.ndarray] = {}
         first = source.view(0)
-        self.keep_views = (
-            not source.views_are_cheap and count * (first.nbytes + half_bytes) <= budget
-        )
+        self.keep_views = not source.views_are_cheap and count * first.nbytes <= limit_gb * 1e9
         if self.keep_views:
             self._views[0] = first
         # Mono frames without dark or flat, stored in native byte order, go to OpenCV as they are.
@@ -136,10 +133,6 @@ class _Frames:
             and source.dark is None
             and source.flat is None
         )
-        # One array for all half-resolution copies: pages are faulted in only when written, and
-        # numpy asks for huge pages for large arrays, which makes that much cheaper.
-        self._half = np.empty((count if self.keep_half else 0, *self.half_shape), np.float32)
-        self._have_half = np.zeros(count, bool)
         self._local = threading.local()
 
     def view(self, index: int) -> np.ndarray:
@@ -165,14 +158,20 @@ class _Frames:
         return buffer
 
     def half(self, index: int) -> np.ndarray:
-        """The mono frame one Gaussian pyramid level down (cached)."""
-        if self._have_half[index]:
-            return self._half[index]
-        if not self.keep_half:
-            return downsample(luminance(self.full(index)))
-        image = downsample(luminance(self.full(index)), self._half[index])
-        self._have_half[index] = True
-        return image
+        """The mono frame one Gaussian pyramid level down, in this thread's buffer."""
+        return downsample(luminance(self.full(index)), self.scratch("half", self.half_shape))
+
+    def half_region(
+        self, index: int, top: int, left: int, height: int, width: int
+    ) -> tuple[np.ndarray, int, int]:
+        """Rows ``top:top+height`` and columns ``left:left+width`` of ``half(index)``, clipped,
+        and the corner: computed from that part of the frame only. Pixels within one of the
+        region's edges differ from ``half`` unless the edge is the frame's."""
+        y0, x0 = max(0, top), max(0, left)
+        pixels, _, _ = self.region(
+            self.view(index), 2 * y0, 2 * x0, 2 * (top + height - y0), 2 * (left + width - x0)
+        )
+        return downsample(luminance(pixels)), y0, x0
 
     def region(
         self, raw: np.ndarray, top: int, left: int, height: int, width: int
@@ -208,7 +207,7 @@ def _shifted(
     iy, ix = math.floor(top) - margin, math.floor(left) - margin
     height = math.ceil(shape[0] / scale) + 2 * margin + 1
     width = math.ceil(shape[1] / scale) + 2 * margin + 1
-    pixels, ry, rx = frames.region(raw, iy, ix, height, width)
+    pixels, ry, rx = frames.pixels(raw, iy, ix, height, width)
     return translate(pixels, top - ry, left - rx, shape, flags, scale)
 
 
@@ -249,28 +248,31 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     timings: dict[str, float] = {}
     flags = cv2.INTER_CUBIC if opts.interpolation == "cubic" else cv2.INTER_LINEAR
 
-    # 1. Overall ranking, on the half-resolution copies.
+    # 1. Overall ranking, on half-resolution copies (and centres of gravity, should the object
+    # turn out to be a planet on black sky).
     start = time.perf_counter()
     half_shape = frames.half_shape
     scores = np.empty(count)
-    for index, score in enumerate(
-        run(
-            lambda i: frame_sharpness(
-                frames.half(i),
-                normalise=opts.normalise_brightness,
-                out=frames.scratch("lap", half_shape),
-            ),
-            range(count),
+    centres_of_gravity = np.zeros((count, 2))
+    want_gravity = opts.align_mode != "surface"
+
+    def measure(index: int) -> tuple[float, tuple[float, float]]:
+        half = frames.half(index)
+        score = frame_sharpness(
+            half, normalise=opts.normalise_brightness, out=frames.scratch("lap", half_shape)
         )
-    ):
+        return score, centre_of_gravity(half) if want_gravity else (0.0, 0.0)
+
+    for index, (score, centre) in enumerate(run(measure, range(count))):
         scores[index] = score
+        centres_of_gravity[index] = centre
         report("rank", index + 1, count)
     order = np.argsort(-scores, kind="stable")
     timings["rank"] = time.perf_counter() - start
 
     # 2. Global registration against the best frame, at half resolution (shifts in full pixels).
     start = time.perf_counter()
-    best_half = frames.half(int(order[0]))
+    best_half = frames.half(int(order[0])).copy()
     height, width = source.shape[:2]
     mode = opts.align_mode
     if mode == "auto":
@@ -285,21 +287,25 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         template = best_half[top : top + size[0], left : left + size[1]]
         patch_box = [2 * top, 2 * left, 2 * size[0], 2 * size[1]]
 
-        def register(index: int):
-            half = frames.half(index)
-            found = match_shift(half, template, top, left, search)
-            return found if found.ok else match_shift(half, template, top, left, 3 * search)
+        def register(index: int) -> Shift:
+            found = None
+            for reach in (search, 3 * search):
+                edge = reach + 2
+                window, wy, wx = frames.half_region(
+                    index, top - edge, left - edge, size[0] + 2 * edge, size[1] + 2 * edge
+                )
+                found = match_shift(window, template, top - wy, left - wx, reach)
+                if found.ok:
+                    break
+            return found
 
         for index, found in enumerate(run(register, range(count))):
             shifts[index] = 2 * found.dy, 2 * found.dx
             usable[index] = found.ok
             report("align", index + 1, count)
     else:
-        anchor = np.array(centre_of_gravity(best_half))
-        centres_of_gravity = run(lambda i: centre_of_gravity(frames.half(i)), range(count))
-        for index, centre in enumerate(centres_of_gravity):
-            shifts[index] = 2 * (np.array(centre) - anchor)
-            report("align", index + 1, count)
+        shifts[:] = 2 * (centres_of_gravity - centres_of_gravity[order[0]])
+        report("align", count, count)
     if usable.sum() < 2:
         raise BadFrameError(
             "fewer than two frames could be registered; is the object in view?", reason="unaligned"
