@@ -4,16 +4,20 @@ The stages follow the AstroStakos workflow:
 
 1. a background model from large overlapping tiles, each smoothed with a Gaussian (stars masked)
    and blended with a cosine (Hann) window, so there are no seams or banding;
-2. star detection on the luminance by a difference of Gaussians and a statistical threshold, giving
-   one soft mask (dilated, Gaussian-smoothed) shared by all channels, so colours stay aligned;
+2. star detection on the luminance by a difference of Gaussians and a statistical threshold (one
+   star per local maximum), giving one soft mask shared by all channels, so colours stay aligned:
+   a round disc per star out to where its profile meets the noise, with a Gaussian taper (round
+   whatever the noise does; the dilated threshold blobs only keep stars out of the background);
 3. separation of each channel into background, star map and starless image;
-4. an adaptive star boost: one gain per pixel taken from the local star peak, large for faint stars
-   and tending to 1 for bright ones, applied equally to all channels (colour ratios are kept);
+4. an adaptive star boost: one gain per star from its peak, large for faint stars and tending to
+   1 for bright ones, constant over the star and equal for all channels (shape and colour ratios
+   are kept);
 5. a colour-preserving arcsinh stretch (of the brightest channel, so no channel overflows; black
    point 2.8 sigma below the sky, the sky lifted to a target level, the brightest unsaturated pixel
    kept at 98% of full scale, saturated pixels white);
-6. mild sharpening of the stars only (an unsharp mask that may move a pixel at most halfway to
-   the extremes of its 3 x 3 neighbourhood: no halos, no flattened peaks).
+6. mild sharpening of the stars where they stand clear of the noise (an unsharp mask that may
+   move a pixel at most halfway to the extremes of its 3 x 3 neighbourhood: no halos, no flattened
+   peaks, no sharpened noise).
 
 Input checks (``load_linear_tiff``): 8-bit files are refused (the faint signal is already lost);
 "stretched" input is refused by a documented heuristic -- a sky background that is both bright
@@ -40,9 +44,11 @@ __all__ = [
     "EnhanceResult",
     "background_model",
     "enhance",
+    "find_stars",
     "load_linear_tiff",
     "looks_stretched",
     "star_mask",
+    "star_sigma",
     "write_preview",
     "write_tiff16",
 ]
@@ -53,6 +59,7 @@ BLACK_SIGMA = 2.8  # black point below the sky, in noise sigmas
 HEADROOM = 0.98  # the brightest unsaturated pixel maps to this fraction of full scale
 SATURATED = 0.995  # input pixels at or above this fraction of full scale are saturated
 BOOST_KNEE = 30.0  # star peak (noise sigmas) at which the boost falls to half
+SHARPEN_SNR = 10.0  # full sharpening where the star (1 px blur) is this many noise sigmas up
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,15 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(data, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def star_mask(lum: np.ndarray, *, sigma: float = 4.0, fwhm: float = 2.5) -> np.ndarray:
-    """Soft star mask (0..1) from a difference of Gaussians of the luminance."""
+def find_stars(
+    lum: np.ndarray, *, sigma: float = 4.0, fwhm: float = 2.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stars of the luminance by a difference of Gaussians: (row, col) centres and a blob mask.
+
+    A star is a local maximum (5 x 5) of the DoG above ``sigma`` robust sigmas, inside a blob of
+    >= 3 px above that threshold (flat saturated tops give one centre per plateau). The blob mask,
+    dilated by about a FWHM, keeps the stars out of the background model.
+    """
     small = max(fwhm / 2.3548, 0.7)
     dog = _blur(lum, small) - _blur(lum, 4.0 * small)
     sample = dog[:: max(1, dog.shape[0] // 512)]
@@ -158,11 +172,79 @@ def star_mask(lum: np.ndarray, *, sigma: float = 4.0, fwhm: float = 2.5) -> np.n
     if count:
         sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, count + 1))
         binary = np.isin(labels, 1 + np.flatnonzero(sizes >= 3))
+    peaks = binary & (dog >= cv2.dilate(dog, np.ones((5, 5), np.uint8)))
+    plateaus, count = ndimage.label(peaks, structure=np.ones((3, 3)))
+    if count:
+        centres = ndimage.center_of_mass(peaks, plateaus, np.arange(1, count + 1))
+        stars = np.unique(np.rint(np.asarray(centres)).astype(np.intp).reshape(-1, 2), axis=0)
+    else:
+        stars = np.zeros((0, 2), np.intp)
     radius = max(2, round(fwhm))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    grown = cv2.dilate(binary.astype(np.uint8), disk)
-    soft = _blur(grown.astype(np.float32), 1.5)
-    return np.clip(soft / max(float(soft.max()), 1e-6), 0.0, 1.0).astype(np.float32)
+    grown = cv2.dilate(binary.astype(np.uint8), disk).astype(bool)
+    return stars, grown
+
+
+def _windows(image: np.ndarray, stars: np.ndarray, half: int) -> np.ndarray:
+    """(N, 2 half + 1, 2 half + 1) cut-outs of ``image`` around the stars (edges replicated)."""
+    padded = np.pad(image, half, mode="edge")
+    offsets = np.arange(2 * half + 1)
+    rows = stars[:, 0, None, None] + offsets[None, :, None]
+    cols = stars[:, 1, None, None] + offsets[None, None, :]
+    return padded[rows, cols]
+
+
+def star_sigma(signal: np.ndarray, stars: np.ndarray, noise: float, fwhm: float = 2.5) -> float:
+    """Gaussian sigma of the typical star: median half-maximum area of well-exposed stars."""
+    if len(stars):
+        cut = _windows(signal, stars, 7)
+        peak = cut[:, 6:9, 6:9].reshape(len(stars), -1).max(axis=1)
+        good = (peak > 30.0 * noise) & (peak < 0.9 * float(signal.max()))
+        if good.sum() >= 5:
+            area = (cut[good] > 0.5 * peak[good, None, None]).sum(axis=(1, 2))
+            return float(np.median(2.0 * np.sqrt(area / np.pi))) / 2.3548
+    return fwhm / 2.3548
+
+
+def star_mask(
+    signal: np.ndarray,
+    stars: np.ndarray,
+    noise: float,
+    *,
+    sigma: float,
+    margin: float = 1.0,
+    taper: float = 1.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round soft star mask (0..1), each pixel's star, and each star's peak above the background.
+
+    Each star gets a disc out to where a Gaussian of the typical ``sigma`` and its peak falls to
+    the noise (plus ``margin`` px), then a Gaussian taper of ``taper`` px: the mask is round
+    whatever the noise does, and covers the whole visible star. A pixel belongs to the star whose
+    disc reaches furthest past it (a power diagram, from one distance transform per radius class).
+    """
+    if not len(stars):
+        return np.zeros(signal.shape, np.float32), np.zeros(signal.shape, np.int32), np.zeros(0)
+    peak = _windows(signal, stars, 1).reshape(len(stars), -1).max(axis=1)
+    ratio = np.maximum(peak / max(noise, 1e-12), np.e)
+    radius = sigma * np.sqrt(2.0 * np.log(ratio)) + margin
+    classes = np.unique(np.round(radius * 2.0) / 2.0)  # 0.5 px steps
+    reach = np.full(signal.shape, np.inf, np.float32)  # distance past the owning disc's edge
+    owner = np.zeros(signal.shape, np.int32)
+    for r in classes:
+        members = np.flatnonzero(np.round(radius * 2.0) / 2.0 == r)
+        seeds = np.full(signal.shape, 255, np.uint8)
+        seeds[stars[members, 0], stars[members, 1]] = 0
+        distance, label = cv2.distanceTransformWithLabels(
+            seeds, cv2.DIST_L2, cv2.DIST_MASK_PRECISE, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        # labels count the seed pixels in row-major order
+        order = members[np.lexsort((stars[members, 1], stars[members, 0]))]
+        closer = distance - np.float32(r) < reach
+        reach[closer] = distance[closer] - np.float32(r)
+        owner[closer] = order[label[closer] - 1]
+    past = np.maximum(reach, 0.0)
+    mask = np.exp(-0.5 * (past / taper) ** 2).astype(np.float32)
+    return mask, owner, peak
 
 
 def _hann(length: int) -> np.ndarray:
@@ -252,22 +334,28 @@ def enhance(rgb: np.ndarray, options: EnhanceOptions | None = None) -> EnhanceRe
     rgb = np.asarray(rgb, np.float32)
     saturated = (rgb >= SATURATED).any(axis=2)
     lum = luminance(rgb)
-    mask = star_mask(lum, sigma=options.star_sigma)
+    stars, blobs = find_stars(lum, sigma=options.star_sigma)
+    del lum
     background = np.stack(
-        [background_model(rgb[..., c], mask, options.tile_size) for c in range(3)], axis=-1
+        [background_model(rgb[..., c], blobs, options.tile_size) for c in range(3)], axis=-1
     )
     signal = rgb - background
     lum_signal = luminance(signal)
-    noise = _noise(lum_signal * (1.0 - mask))  # the starless image's noise
+    noise = _noise(np.where(blobs, 0.0, lum_signal))  # the starless image's noise
+    sigma = star_sigma(lum_signal, stars, noise)
+    mask, owner, peak = star_mask(lum_signal, stars, noise, sigma=sigma)
+    # sharpen where the star stands clear of the noise only: sharpening noise adds no detail
+    cores = mask * np.clip(_blur(lum_signal, 1.0) / (SHARPEN_SNR * noise), 0.0, 1.0)
+    del lum_signal, blobs
 
-    # adaptive boost: one gain per star from its local peak, equal for all channels;
-    # boosted = starless + gain * stars = signal * (1 + mask * (gain - 1)), stars = mask * signal
-    peak = cv2.dilate(np.maximum(lum_signal, 0.0), np.ones((7, 7), np.uint8))
-    peak = _blur(peak, 1.5)
-    gain = 1.0 + options.star_boost / (1.0 + peak / (BOOST_KNEE * noise))
-    signal *= (1.0 + mask * (gain - 1.0)).astype(np.float32)[..., None]
+    # adaptive boost: one gain per star from its peak, equal for all channels and constant over
+    # the star (its shape and colour are kept); boosted = starless + gain * stars with
+    # stars = mask * signal, i.e. signal * (1 + mask * (gain - 1))
+    if len(stars):
+        gain = 1.0 + options.star_boost / (1.0 + peak / (BOOST_KNEE * noise))
+        signal *= (1.0 + mask * (gain[owner] - 1.0)).astype(np.float32)[..., None]
     boosted = signal
-    del peak, gain, lum_signal
+    del owner
 
     # colour-preserving asinh stretch driven by the brightest channel: the sky (lifted BLACK_SIGMA
     # noise sigmas above black) becomes a neutral level T(p); the signal above it keeps its ratios
@@ -291,7 +379,7 @@ def enhance(rgb: np.ndarray, options: EnhanceOptions | None = None) -> EnhanceRe
     ).astype(np.float32)
     out = np.float32(sky) + boosted * gain_out[..., None]
     if options.sharpen > 0:
-        out = _sharpen(out, mask, options.sharpen, sky)
+        out = _sharpen(out, cores, options.sharpen, sky)
     out = np.clip(out, 0.0, HEADROOM)
     out[saturated] = 1.0
     return EnhanceResult(
