@@ -20,13 +20,12 @@ def to_uint16(image: np.ndarray, full_scale: float, *, stretch: bool = False) ->
 
     With ``stretch`` the 0.01th-99.99th percentile range is mapped to the full 16 bits instead.
     """
-    data = image.astype(np.float64)
     if stretch:
-        low, high = np.percentile(data, [0.01, 99.99])
-        data = (data - low) / max(high - low, 1e-12)
+        low, high = np.percentile(image, [0.01, 99.99])
+        data = (image.astype(np.float64) - low) * (65535.0 / max(high - low, 1e-12))
     else:
-        data = data / full_scale
-    return np.clip(np.rint(data * 65535.0), 0, 65535).astype(np.uint16)
+        data = image * np.float32(65535.0 / full_scale)
+    return np.rint(np.clip(data, 0, 65535, out=data), out=data).astype(np.uint16)
 
 
 def write_image(path: Path, image16: np.ndarray, *, header: dict | None = None) -> Path:
@@ -46,7 +45,9 @@ def write_image(path: Path, image16: np.ndarray, *, header: dict | None = None) 
         hdu.writeto(path, overwrite=True)
         return path
     data = cv2.cvtColor(image16, cv2.COLOR_RGB2BGR) if image16.ndim == 3 else image16
-    if not cv2.imwrite(str(path), data):
+    # Uncompressed TIFF: LZW costs time and, on noisy 16-bit data, makes the file larger.
+    params = [cv2.IMWRITE_TIFF_COMPRESSION, 1] if suffix in (".tif", ".tiff") else []
+    if not cv2.imwrite(str(path), data, params):
         raise SeptemberError(f"OpenCV could not write {path}; check the folder is writable.")
     return path
 
