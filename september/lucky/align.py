@@ -21,6 +21,7 @@ __all__ = [
     "find_structure_patch",
     "is_isolated_object",
     "match_shift",
+    "stacked_peaks",
     "subpixel_peak",
 ]
 
@@ -92,6 +93,39 @@ def match_shift(
     return Shift(
         y0 + py + sy - top, x0 + px + sx - left, float(score), not border and math.isfinite(score)
     )
+
+
+def stacked_peaks(surfaces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of n correlation surfaces (n x h x w) at once, like ``match_shift`` does for one.
+
+    Returns the sub-pixel peak rows and columns (paraboloid fit, as ``subpixel_peak``) and
+    whether each peak is trustworthy: inside the surface's border and finite.
+    """
+    n, height, width = surfaces.shape
+    flat = surfaces.reshape(n, height * width)
+    best = np.argmax(flat, axis=1)
+    py, px = np.divmod(best, width)
+    ok = (py > 0) & (py < height - 1) & (px > 0) & (px < width - 1)
+    ok &= np.isfinite(flat[np.arange(n), best])
+    cy, cx = np.clip(py, 1, height - 2), np.clip(px, 1, width - 2)
+    steps = np.arange(-1, 2)
+    z = surfaces[
+        np.arange(n)[:, None, None],
+        (cy[:, None] + steps)[:, :, None],
+        (cx[:, None] + steps)[:, None, :],
+    ].astype(np.float64)
+    columns, rows = z.sum(axis=1), z.sum(axis=2)
+    a = (columns[:, 0] + columns[:, 2]) / 6 - columns[:, 1] / 3
+    b = (rows[:, 0] + rows[:, 2]) / 6 - rows[:, 1] / 3
+    c = (z[:, 2, 2] - z[:, 2, 0] - z[:, 0, 2] + z[:, 0, 0]) / 4
+    d = (columns[:, 2] - columns[:, 0]) / 6
+    e = (rows[:, 2] - rows[:, 0]) / 6
+    det = 4 * a * b - c * c
+    fit = (det > 0) & (a < 0)
+    safe = np.where(fit, det, 1.0)
+    sx = np.where(fit, np.clip((c * e - 2 * b * d) / safe, -1, 1), 0.0)
+    sy = np.where(fit, np.clip((c * d - 2 * a * e) / safe, -1, 1), 0.0)
+    return py + sy, px + sx, ok
 
 
 def find_structure_patch(image: np.ndarray, size: tuple[int, int], margin: int) -> tuple[int, int]:

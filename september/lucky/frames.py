@@ -185,22 +185,21 @@ class FrameSource:
 
     @property
     def views_are_cheap(self) -> bool:
-        """True when ``view`` maps stored pixels without decoding (mono/RGB SER, decoded videos)."""
-        return (self._ser is not None and not (self._debayer and self._ser.is_bayer)) or (
-            self._array is not None
-        )
+        """True when ``view`` costs nothing until pixels are used (SER files, decoded videos)."""
+        return self._ser is not None or self._array is not None
 
     def view(self, index: int) -> np.ndarray:
-        """Frame ``index`` uncalibrated, as stored (demosaiced if Bayer); a view where possible.
+        """Frame ``index`` uncalibrated, as stored; a view where possible.
 
-        The array may be read-only, non-native byte order or reversed in its last axis; pass it
-        (or a slice) to ``calibrate`` to get float32 pixels.
+        The array may be read-only, non-native byte order or reversed in its last axis, or, for
+        Bayer SER files, a ``BayerFrame`` that demosaics the regions sliced out of it; pass it (or
+        a slice) to ``calibrate`` to get float32 pixels.
         """
         if self._ser is not None:
             if not self._debayer:
                 return self._ser.view(index)
             if self._ser.is_bayer:
-                return self._ser.rgb(index)
+                return self._ser.mosaic(index)
             frame = self._ser.view(index)
             return frame[..., ::-1] if self._ser.header.color_id == BGR else frame
         if self._array is not None:

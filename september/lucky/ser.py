@@ -18,7 +18,7 @@ import numpy as np
 
 from september.errors import BadFrameError
 
-__all__ = ["BAYER_IDS", "SerHeader", "SerVideo", "read_ser_header", "write_ser"]
+__all__ = ["BAYER_IDS", "BayerFrame", "SerHeader", "SerVideo", "read_ser_header", "write_ser"]
 
 HEADER_SIZE = 178
 """Bytes in a SER header."""
@@ -204,6 +204,10 @@ class SerVideo:
         """True for Bayer files, whose frames must be demosaiced before use."""
         return self.header.color_id in _DEBAYER
 
+    def mosaic(self, index: int) -> BayerFrame:
+        """Frame ``index`` of a Bayer file, demosaiced only where it is sliced (see BayerFrame)."""
+        return BayerFrame(self.view(index), _DEBAYER[self.header.color_id])
+
     def rgb(self, index: int) -> np.ndarray:
         """Frame ``index`` as RGB (demosaiced for Bayer files), or 2-D for mono files."""
         frame = self[index]
@@ -213,6 +217,41 @@ class SerVideo:
         if color == BGR:
             return frame[..., ::-1].copy()
         return frame
+
+
+class BayerFrame:
+    """A Bayer frame that is demosaiced region by region, as it is sliced: ``frame[rows, cols]``.
+
+    A slice is demosaiced from its part of the mosaic plus two pixels on each side (kept at even
+    offsets, so the colour pattern is unchanged), which gives the same pixels as demosaicing the
+    whole frame at a small fraction of the cost when only patches of a large frame are used.
+    ``np.asarray(frame)`` demosaics it all.
+    """
+
+    def __init__(self, mosaic: np.ndarray, code: int) -> None:
+        self.mosaic = mosaic
+        self.code = code
+        self.dtype = mosaic.dtype.newbyteorder("=")
+        self.shape = (*mosaic.shape, 3)
+        self.ndim = 3
+        self.nbytes = 3 * mosaic.nbytes
+
+    def _demosaic(self, mosaic: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(np.ascontiguousarray(mosaic, dtype=self.dtype), self.code)
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = key
+        height, width = self.mosaic.shape
+        r0, r1, _ = rows.indices(height)
+        c0, c1, _ = cols.indices(width)
+        y0, x0 = max(0, (r0 - 2) & ~1), max(0, (c0 - 2) & ~1)
+        y1, x1 = min(height, r1 + 2), min(width, c1 + 2)
+        rgb = self._demosaic(self.mosaic[y0:y1, x0:x1])
+        return rgb[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        rgb = self._demosaic(self.mosaic)
+        return rgb if dtype is None else rgb.astype(dtype)
 
 
 def write_ser(

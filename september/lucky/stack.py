@@ -34,6 +34,7 @@ from september.lucky.align import (
     find_structure_patch,
     is_isolated_object,
     match_shift,
+    stacked_peaks,
 )
 from september.lucky.frames import FrameSource, luminance
 from september.lucky.points import alignment_points
@@ -111,8 +112,8 @@ class _Frames:
     Nothing frame-sized is allocated per frame: whole frames are converted to float32 and reduced
     to half resolution in buffers private to each thread, and a stage that needs the half-resolution
     copy again computes it again. That is cheaper than keeping copies, since fresh memory costs
-    page faults (and, with transparent huge pages, sometimes long compaction stalls). Sources that
-    must decode frames (folders, Bayer SER) keep the decoded frames when they fit in the limit.
+    page faults (and, with transparent huge pages, sometimes long compaction stalls). Folders of
+    image files keep the frames read when they fit in the memory limit.
     """
 
     def __init__(self, source: FrameSource, limit_gb: float) -> None:
@@ -377,7 +378,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     # 4. Local quality and selection per alignment point.
     start = time.perf_counter()
     n_points = len(centres)
-    selected: dict[int, list[int]] = {}
+    chosen = np.zeros((n_stack, 0), int)
     if n_points:
         quality = np.full((count, n_points), -np.inf)
 
@@ -390,83 +391,102 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             quality[index] = values
             report("quality", done + 1, len(ranked))
         chosen = np.argsort(-quality, axis=0, kind="stable")[:n_stack]
-        for point in range(n_points):
-            for index in chosen[:, point]:
-                selected.setdefault(int(index), []).append(point)
     timings["quality"] = time.perf_counter() - start
 
-    # 5. Local shifts, patch stacks and blending. Per frame and point, one calibrated region
-    # holds both the blurred search window and the patch to resample. The shift is searched
-    # within +-FIRST_SEARCH px first, and within the full search width if the peak lies on that
-    # border. Each thread adds its patches into its own sums; they are added up at the end.
+    # 5. Local shifts, patch stacks and blending. Point by point: the search windows of all the
+    # point's frames are stacked into one tall image, blurred and correlated with the point's
+    # template in one call each, and all peaks found at once; the shift is searched within
+    # +-FIRST_SEARCH px there. Windows at the frame edge and peaks on that border go through
+    # ``one_shift`` (full search width). Each found patch is resampled at its sub-pixel place.
     start = time.perf_counter()
     patch = 2 * half_patch + 1
     out_patch = round(patch * scale)
     channels = (3,) if source.is_colour else ()
-    sums_shape = (n_points, out_patch, out_patch, *channels)
     ref_blur = blur(reference)
     origins = centres - half_box
     templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
     search = opts.search_width
     first = min(FIRST_SEARCH, search)
-    reach = max(half_patch + 2, half_box) + search + BLUR_MARGIN
-    margin = search + BLUR_MARGIN
-    local = threading.local()
-    thread_sums: list[np.ndarray] = []
-    lock = threading.Lock()
-
     near = first + BLUR_MARGIN
+    window = box + 2 * near
+    margin = search + BLUR_MARGIN
     points_yx = centres.tolist()
+    bases = (np.rint(shifts).astype(int) + np.array([y_lo, x_lo])).tolist()
+    members = chosen.T.tolist() if n_points else []
 
-    def patches(item: tuple[int, list[int]]) -> list[tuple[int, bool]]:
-        index, points = item
-        sums = getattr(local, "sums", None)
-        if sums is None:
-            sums = local.sums = np.zeros(sums_shape, np.float32)
-            with lock:
-                thread_sums.append(sums)
-        raw = frames.view(index)
-        base_y = y_lo + round(float(shifts[index, 0]))
-        base_x = x_lo + round(float(shifts[index, 1]))
-        outcomes: list[tuple[int, bool]] = []
-        for point in points:
-            cy, cx = points_yx[point]
-            cy += base_y
-            cx += base_x
-            pixels, y0, x0 = frames.pixels(
-                raw, cy - reach, cx - reach, 2 * reach + 1, 2 * reach + 1
+    def one_shift(raw: np.ndarray, point: int, cy: int, cx: int) -> Shift:
+        """The local shift of one frame at one point, searched on a region of the frame."""
+        pixels, y0, x0 = frames.pixels(
+            raw, cy - half_box - margin, cx - half_box - margin, box + 2 * margin, box + 2 * margin
+        )
+        mono = pixels if pixels.ndim == 2 else luminance(pixels)
+        ty, tx = cy - half_box - y0, cx - half_box - x0
+        blurred = blur(mono)
+        found = match_shift(blurred, templates[point], ty, tx, first)
+        if not found.ok and first < search:
+            found = match_shift(blurred, templates[point], ty, tx, search)
+        return found
+
+    def stack_point(point: int) -> tuple[np.ndarray, int]:
+        cy0, cx0 = points_yx[point]
+        indices = members[point]
+        tall = frames.scratch("tall", (len(indices) * window, window))
+        placed: list[tuple[int, int]] = []
+        others: list[int] = []
+        for index in indices:
+            by, bx = bases[index]
+            wy, wx = cy0 + by - half_box - near, cx0 + bx - half_box - near
+            if wy < 0 or wx < 0 or wy + window > height or wx + window > width:
+                others.append(index)
+                continue
+            raw = frames.view(index)
+            pixels, _, _ = frames.pixels(raw, wy, wx, window, window)
+            row = len(placed) * window
+            tall[row : row + window] = pixels if pixels.ndim == 2 else luminance(pixels)
+            placed.append((index, row))
+        found: list[tuple[int, float, float]] = []
+        if placed:
+            rows = len(placed) * window
+            blurred = blur(tall[:rows])
+            corr = cv2.matchTemplate(
+                blurred[BLUR_MARGIN : rows - BLUR_MARGIN, BLUR_MARGIN : window - BLUR_MARGIN],
+                templates[point],
+                cv2.TM_CCOEFF_NORMED,
             )
-            mono = pixels if pixels.ndim == 2 else luminance(pixels)
-            ty, tx = cy - half_box - y0, cx - half_box - x0
-            template = templates[point]
-            wy, wx = max(0, ty - near), max(0, tx - near)
-            blurred = blur(mono[wy : ty + box + near, wx : tx + box + near])
-            found = match_shift(blurred, template, ty - wy, tx - wx, first)
-            if not found.ok and first < search:
-                wy, wx = max(0, ty - margin), max(0, tx - margin)
-                blurred = blur(mono[wy : ty + box + margin, wx : tx + box + margin])
-                found = match_shift(blurred, template, ty - wy, tx - wx, search)
-            if found.ok:
-                sums[point] += translate(
-                    pixels, cy - half_patch - y0 + found.dy, cx - half_patch - x0 + found.dx,
-                    (out_patch, out_patch), flags, scale,
-                )  # fmt: skip
-            outcomes.append((point, found.ok))
-        return outcomes
+            side = 2 * first + 1
+            step_rows, step_cols = corr.strides
+            surfaces = np.lib.stride_tricks.as_strided(
+                corr, (len(placed), side, side), (window * step_rows, step_rows, step_cols)
+            )
+            peak_y, peak_x, ok = stacked_peaks(surfaces)
+            for (index, _), py, px, good in zip(
+                placed, peak_y.tolist(), peak_x.tolist(), ok.tolist(), strict=True
+            ):
+                if good:
+                    found.append((index, py - first, px - first))
+                else:
+                    others.append(index)
+        for index in others:
+            by, bx = bases[index]
+            shift = one_shift(frames.view(index), point, cy0 + by, cx0 + bx)
+            if shift.ok:
+                found.append((index, shift.dy, shift.dx))
+        total = np.zeros((out_patch, out_patch, *channels), np.float32)
+        for index, dy, dx in found:
+            by, bx = bases[index]
+            total += _shifted(
+                frames, frames.view(index), cy0 + by - half_patch + dy, cx0 + bx - half_patch + dx,
+                (out_patch, out_patch), scale, flags,
+            )  # fmt: skip
+        return total, len(found)
 
+    sums = np.zeros((n_points, out_patch, out_patch, *channels), np.float32)
     contributions = np.zeros(n_points, int)
-    failures = np.zeros(n_points, int)
-    work = sorted(selected.items())
-    for done, outcomes in enumerate(run(patches, work)):
-        for point, ok in outcomes:
-            if ok:
-                contributions[point] += 1
-            else:
-                failures[point] += 1
-        report("stack", done + 1, len(work))
-    sums = thread_sums[0] if thread_sums else np.zeros(sums_shape, np.float32)
-    for other in thread_sums[1:]:
-        sums += other
+    for point, (total, used_frames) in enumerate(run(stack_point, range(n_points))):
+        sums[point] = total
+        contributions[point] = used_frames
+        report("stack", point + 1, n_points)
+    failures = np.array([len(group) for group in members], int) - contributions
     weights = _window(out_patch)
     if channels:
         weights = weights[..., None]
