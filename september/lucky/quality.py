@@ -9,6 +9,8 @@ blur did at a quarter of the cost and is shared with registration.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -52,8 +54,11 @@ def frame_sharpness(
     transparency changes (thin cloud) do not masquerade as seeing changes. ``out`` is an optional
     scratch array of ``half``'s shape.
     """
-    _, std = cv2.meanStdDev(laplacian_map(half, out))
-    score = float(std[0, 0])
+    laplacian = laplacian_map(half, out)
+    count = laplacian.size
+    mean = cv2.sumElems(laplacian)[0] / count
+    # The sum of squares from cv2.norm (double accumulation): much faster than cv2.meanStdDev.
+    score = math.sqrt(max(cv2.norm(laplacian, cv2.NORM_L2SQR) / count - mean * mean, 0.0))
     if normalise:
         score /= max(float(cv2.mean(half)[0]), 1e-6)
     return score
@@ -66,13 +71,32 @@ def local_contrast(laplacian: np.ndarray, centres: np.ndarray, half_box: int) ->
     come from integral images, so the cost does not grow with the number of centres.
     """
     height, width = laplacian.shape
-    sums, squares = cv2.integral2(laplacian, sdepth=cv2.CV_32F, sqdepth=cv2.CV_32F)
-    ys = np.clip(centres[:, 0], 0, height - 1)
-    xs = np.clip(centres[:, 1], 0, width - 1)
-    y0, y1 = np.maximum(ys - half_box, 0), np.minimum(ys + half_box + 1, height)
-    x0, x1 = np.maximum(xs - half_box, 0), np.minimum(xs + half_box + 1, width)
-    count = ((y1 - y0) * (x1 - x0)).astype(np.float64)
-    total = sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
-    total_sq = squares[y1, x1] - squares[y0, x1] - squares[y1, x0] + squares[y0, x0]
+    # Two single integrals are several times faster than cv2.integral2 in float32.
+    sums = cv2.integral(laplacian, sdepth=cv2.CV_32F).ravel()
+    squares = cv2.integral(cv2.multiply(laplacian, laplacian), sdepth=cv2.CV_32F).ravel()
+    ys, xs = centres[:, 0], centres[:, 1]
+    stride = width + 1
+    if (
+        ys.min() >= half_box
+        and xs.min() >= half_box
+        and ys.max() + half_box < height
+        and xs.max() + half_box < width
+    ):
+        # Every box inside: one gather of the four corners per integral.
+        low, high = -half_box, half_box + 1
+        corners = np.array(
+            [high * stride + high, low * stride + high, high * stride + low, low * stride + low]
+        )
+        index = (ys * stride + xs)[None, :] + corners[:, None]
+        count = float((2 * half_box + 1) ** 2)
+    else:
+        ys, xs = np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)
+        y0, y1 = np.maximum(ys - half_box, 0), np.minimum(ys + half_box + 1, height)
+        x0, x1 = np.maximum(xs - half_box, 0), np.minimum(xs + half_box + 1, width)
+        index = np.stack([y1 * stride + x1, y0 * stride + x1, y1 * stride + x0, y0 * stride + x0])
+        count = ((y1 - y0) * (x1 - x0)).astype(np.float64)
+    signs = np.array([1.0, -1.0, -1.0, 1.0])
+    total = signs @ sums[index].astype(np.float64)
+    total_sq = signs @ squares[index].astype(np.float64)
     variance = total_sq / count - (total / count) ** 2
     return np.sqrt(np.clip(variance, 0, None))

@@ -20,7 +20,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -151,11 +151,16 @@ class _Frames:
         return self.source.calibrate(raw, out=self.scratch("frame", raw.shape))
 
     def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A float32 work array private to this thread, reused so no fresh pages are faulted in."""
-        buffer = getattr(self._local, name, None)
-        if buffer is None or buffer.shape != shape:
-            buffer = np.empty(shape, np.float32)
-            setattr(self._local, name, buffer)
+        """A float32 work array private to this thread, reused so no fresh pages are faulted in.
+
+        One array is kept per name and shape (regions cut at the frame's edges add a few shapes).
+        """
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
+        buffer = buffers.get((name, shape))
+        if buffer is None:
+            buffer = buffers[name, shape] = np.empty(shape, np.float32)
         return buffer
 
     def half(self, index: int) -> np.ndarray:
@@ -169,10 +174,13 @@ class _Frames:
         and the corner: computed from that part of the frame only. Pixels within one of the
         region's edges differ from ``half`` unless the edge is the frame's."""
         y0, x0 = max(0, top), max(0, left)
-        pixels, _, _ = self.region(
-            self.view(index), 2 * y0, 2 * x0, 2 * (top + height - y0), 2 * (left + width - x0)
-        )
-        return downsample(luminance(pixels)), y0, x0
+        raw = self.view(index)
+        rows = slice(2 * y0, min(raw.shape[0], 2 * (top + height)))
+        cols = slice(2 * x0, min(raw.shape[1], 2 * (left + width)))
+        part = raw[rows, cols]
+        mono = luminance(self.source.calibrate(part, rows, cols, self.scratch("part", part.shape)))
+        shape = ((mono.shape[0] + 1) // 2, (mono.shape[1] + 1) // 2)
+        return downsample(mono, self.scratch("half part", shape)), y0, x0
 
     def region(
         self, raw: np.ndarray, top: int, left: int, height: int, width: int
@@ -246,6 +254,16 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     frames = _Frames(source, opts.memory_limit_gb)
     pool = ThreadPoolExecutor(max_workers=opts.workers)
     run = pool.map if opts.workers > 1 else map
+
+    def each(function: Callable, items) -> Iterator:
+        """``function`` over ``items`` on the pool, in order, handed out in chunks: one task per
+        frame would cost more in pool overhead and lock traffic than the frame's own work."""
+        items = list(items)
+        size = max(1, len(items) // (8 * opts.workers))
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        for results in run(lambda chunk: [function(item) for item in chunk], chunks):
+            yield from results
+
     timings: dict[str, float] = {}
     flags = cv2.INTER_CUBIC if opts.interpolation == "cubic" else cv2.INTER_LINEAR
 
@@ -264,7 +282,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         )
         return score, centre_of_gravity(half) if want_gravity else (0.0, 0.0)
 
-    for index, (score, centre) in enumerate(run(measure, range(count))):
+    for index, (score, centre) in enumerate(each(measure, range(count))):
         scores[index] = score
         centres_of_gravity[index] = centre
         report("rank", index + 1, count)
@@ -300,7 +318,7 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
                     break
             return found
 
-        for index, found in enumerate(run(register, range(count))):
+        for index, found in enumerate(each(register, range(count))):
             shifts[index] = 2 * found.dy, 2 * found.dx
             usable[index] = found.ok
             report("align", index + 1, count)
@@ -382,12 +400,20 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     if n_points:
         quality = np.full((count, n_points), -np.inf)
 
-        def contrast(index: int) -> np.ndarray:
-            offset = np.rint(shifts[index]).astype(int) + np.array([y_lo, x_lo])
-            lap = laplacian_map(frames.half(index), frames.scratch("lap", half_shape))
-            return local_contrast(lap, (centres + offset) // 2, max(1, half_box // 2))
+        contrast_box = max(1, half_box // 2)
+        edge = contrast_box + 3
 
-        for done, (index, values) in enumerate(zip(ranked, run(contrast, ranked), strict=True)):
+        offsets = np.rint(shifts).astype(int) + np.array([y_lo, x_lo])
+
+        def contrast(index: int) -> np.ndarray:
+            # Only the part of the frame the points' boxes cover (a planet leaves most of it out).
+            points = (centres + offsets[index]) // 2
+            (top, left), (bottom, right) = points.min(axis=0) - edge, points.max(axis=0) + edge
+            half, y0, x0 = frames.half_region(index, top, left, bottom - top + 1, right - left + 1)
+            lap = laplacian_map(half, frames.scratch("lap", half.shape))
+            return local_contrast(lap, points - (y0, x0), contrast_box)
+
+        for done, (index, values) in enumerate(zip(ranked, each(contrast, ranked), strict=True)):
             quality[index] = values
             report("quality", done + 1, len(ranked))
         chosen = np.argsort(-quality, axis=0, kind="stable")[:n_stack]
@@ -407,9 +433,6 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
     search = opts.search_width
     first = min(FIRST_SEARCH, search)
-    near = first + BLUR_MARGIN
-    window = box + 2 * near
-    seen = box + 2 * first
     margin = search + BLUR_MARGIN
     points_yx = centres.tolist()
     taps = 4 if flags == cv2.INTER_CUBIC else 2
@@ -419,64 +442,88 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     bases = (np.rint(shifts).astype(int) + np.array([y_lo, x_lo])).tolist()
     members = chosen.T.tolist() if n_points else []
 
-    def one_shift(raw: np.ndarray, point: int, cy: int, cx: int) -> Shift:
-        """The local shift of one frame at one point, searched on a region of the frame."""
+    def one_shift(point: int, index: int, reaches: tuple[int, ...]) -> Shift | None:
+        """The local shift of one frame at one point, searched on a region of the frame within
+        each of ``reaches`` in turn until the peak is not on the border (None if it always is)."""
+        by, bx = bases[index]
+        ty, tx = points_yx[point][0] + by - half_box, points_yx[point][1] + bx - half_box
         pixels, y0, x0 = frames.pixels(
-            raw, cy - half_box - margin, cx - half_box - margin, box + 2 * margin, box + 2 * margin
+            frames.view(index), ty - margin, tx - margin, box + 2 * margin, box + 2 * margin
         )
-        mono = pixels if pixels.ndim == 2 else luminance(pixels)
-        ty, tx = cy - half_box - y0, cx - half_box - x0
-        blurred = blur(mono)
-        found = match_shift(blurred, templates[point], ty, tx, first)
-        if not found.ok and first < search:
-            found = match_shift(blurred, templates[point], ty, tx, search)
-        return found
+        blurred = blur(pixels if pixels.ndim == 2 else luminance(pixels))
+        for reach in reaches:
+            found = match_shift(blurred, templates[point], ty - y0, tx - x0, reach)
+            if found.ok:
+                return found
+        return None
 
-    def stack_point(point: int) -> tuple[np.ndarray, int]:
+    def batch_shifts(
+        point: int, indices: list[int], reach: int
+    ) -> tuple[list[tuple[int, float, float]], list[int], list[int]]:
+        """Local shifts of many frames at one point within +-``reach`` px, in one correlation.
+
+        The frames' windows (with blur margins) go side by side into one image, which is blurred;
+        the blurred search windows are packed without gaps (matchTemplate is markedly faster on a
+        contiguous, gapless image) and correlated with the point's template at once. Returns the
+        shifts found, the frames whose peak lies on the border, and those whose window leaves the
+        frame.
+        """
         cy0, cx0 = points_yx[point]
-        indices = members[point]
-        # Side by side: the windows with their blur margins, then the blurred search windows
-        # packed without gaps (matchTemplate is markedly faster on a contiguous, gapless image).
-        wide = frames.scratch("wide", (window, len(indices) * window))
+        window, seen = box + 2 * (reach + BLUR_MARGIN), box + 2 * reach
+        wide = frames.scratch(f"wide{reach}", (window, n_stack * window))
         placed: list[int] = []
-        others: list[int] = []
+        outside: list[int] = []
         for index in indices:
             by, bx = bases[index]
-            wy, wx = cy0 + by - half_box - near, cx0 + bx - half_box - near
+            wy, wx = (
+                cy0 + by - half_box - reach - BLUR_MARGIN,
+                cx0 + bx - half_box - reach - BLUR_MARGIN,
+            )
             if wy < 0 or wx < 0 or wy + window > height or wx + window > width:
-                others.append(index)
+                outside.append(index)
                 continue
             pixels, _, _ = frames.pixels(frames.view(index), wy, wx, window, window)
             column = len(placed) * window
             wide[:, column : column + window] = pixels if pixels.ndim == 2 else luminance(pixels)
             placed.append(index)
         found: list[tuple[int, float, float]] = []
-        if placed:
-            blurred = blur(wide[:, : len(placed) * window])
-            packed = np.empty((seen, len(placed) * seen), np.float32)
-            for k in range(len(placed)):
-                left = k * window + BLUR_MARGIN
-                packed[:, k * seen : (k + 1) * seen] = blurred[
-                    BLUR_MARGIN : BLUR_MARGIN + seen, left : left + seen
-                ]
-            corr = cv2.matchTemplate(packed, templates[point], cv2.TM_CCOEFF_NORMED)
-            side = 2 * first + 1
-            step_rows, step_cols = corr.strides
-            surfaces = np.lib.stride_tricks.as_strided(
-                corr, (len(placed), side, side), (seen * step_cols, step_rows, step_cols)
-            )
-            peak_y, peak_x, ok = stacked_peaks(surfaces)
-            for index, py, px, good in zip(
-                placed, peak_y.tolist(), peak_x.tolist(), ok.tolist(), strict=True
-            ):
-                if good:
-                    found.append((index, py - first, px - first))
-                else:
-                    others.append(index)
-        for index in others:
-            by, bx = bases[index]
-            shift = one_shift(frames.view(index), point, cy0 + by, cx0 + bx)
-            if shift.ok:
+        border: list[int] = []
+        if not placed:
+            return found, border, outside
+        blurred = blur(wide[:, : len(placed) * window])
+        packed = np.empty((seen, len(placed) * seen), np.float32)
+        for k in range(len(placed)):
+            left = k * window + BLUR_MARGIN
+            packed[:, k * seen : (k + 1) * seen] = blurred[
+                BLUR_MARGIN : BLUR_MARGIN + seen, left : left + seen
+            ]
+        corr = cv2.matchTemplate(packed, templates[point], cv2.TM_CCOEFF_NORMED)
+        side = 2 * reach + 1
+        step_rows, step_cols = corr.strides
+        surfaces = np.lib.stride_tricks.as_strided(
+            corr, (len(placed), side, side), (seen * step_cols, step_rows, step_cols)
+        )
+        peak_y, peak_x, ok = stacked_peaks(surfaces)
+        for index, py, px, good in zip(
+            placed, peak_y.tolist(), peak_x.tolist(), ok.tolist(), strict=True
+        ):
+            if good:
+                found.append((index, py - reach, px - reach))
+            else:
+                border.append(index)
+        return found, border, outside
+
+    def stack_point(point: int) -> tuple[np.ndarray, int]:
+        cy0, cx0 = points_yx[point]
+        found, retry, outside = batch_shifts(point, members[point], first)
+        singles = [(index, (first, search)) for index in outside]
+        if retry and first < search:
+            more, _, outside = batch_shifts(point, retry, search)
+            found += more
+            singles += [(index, (search,)) for index in outside]
+        for index, reaches in singles:
+            shift = one_shift(point, index, reaches)
+            if shift is not None:
                 found.append((index, shift.dy, shift.dx))
         # Resampling: raw pixels well inside the frame go through the separable filter straight
         # into a stack of patches that is summed once; anything else through ``_shifted``.
