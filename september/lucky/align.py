@@ -68,11 +68,14 @@ def match_shift(
     top: int,
     left: int,
     search: int,
+    penalty: float = 0.0,
 ) -> Shift:
     """Where ``template`` (taken at (top, left) of the reference) lies in ``image``.
 
     The search covers displacements of up to ``search`` px each way; a peak on the border of that
     range is a failure (``ok`` False). Returns the displacement image_position - reference_position.
+    ``penalty`` (per px squared) is subtracted from the correlation at each displacement: a prior
+    for small shifts, which decides where the correlation alone is flat (along a straight band).
     """
     th, tw = template.shape
     height, width = image.shape
@@ -82,6 +85,8 @@ def match_shift(
         return Shift(0.0, 0.0, 0.0, False)
     window = image[y0:y1, x0:x1]
     corr = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+    if penalty:
+        corr = corr - penalty * _squared_distances(corr.shape, top - y0, left - x0)
     _, score, _, (px, py) = cv2.minMaxLoc(corr)
     border = (
         (py == 0 and y0 > 0)
@@ -93,6 +98,13 @@ def match_shift(
     return Shift(
         y0 + py + sy - top, x0 + px + sx - left, float(score), not border and math.isfinite(score)
     )
+
+
+def _squared_distances(shape: tuple[int, int], y: int, x: int) -> np.ndarray:
+    """dy^2 + dx^2 from (y, x) over a grid of ``shape``, float32."""
+    rows = (np.arange(shape[0], dtype=np.float32) - y) ** 2
+    cols = (np.arange(shape[1], dtype=np.float32) - x) ** 2
+    return rows[:, None] + cols[None, :]
 
 
 def stacked_peaks(surfaces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
