@@ -2,9 +2,11 @@
 
 The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 
-1. rank frames by overall sharpness (float Laplacian std, see ``quality``);
+1. rank frames by overall sharpness (float Laplacian std on a Gaussian pyramid level, see
+   ``quality``);
 2. register all frames globally, by tracking the patch with the most structure on the best frame
-   (normalised cross-correlation) or by centre of gravity for a planet on black sky;
+   (normalised cross-correlation at half resolution) or by centre of gravity for a planet on black
+   sky;
 3. average the best frames into a reference and lay an alignment-point (AP) mesh over it,
    dropping dim or featureless points;
 4. per AP, rank frames by local contrast and keep the best N %, measuring each kept frame's local
@@ -12,6 +14,11 @@ The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 5. average each AP's shifted patches (optionally on a 1.5x/2x "drizzle" grid) and blend them with
    smooth Hann weights, filling weakly covered pixels from a globally aligned background;
 6. optionally align the colour channels and sharpen with layered unsharp masks.
+
+Speed comes from touching little memory and making few, large OpenCV calls: frames are read
+through memory maps straight into OpenCV (no whole-frame float copies kept), the half-resolution
+copies are recomputed per stage in per-thread buffers, and the local shifts of all frames at one
+AP are measured in one correlation over their windows packed side by side.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_stack_beats_best_frame_by_6_db_and_the_plain_average(moon) -> None:
     )
     average = fidelity(video.frames.mean(axis=0), video.truth).psnr
     message = f"stack {stacked:.2f} dB, best frame {best:.2f} dB, average {average:.2f} dB"
-    # measured: stack 33.2 dB, best frame 25.5 dB, average of all frames 28.4 dB
+    # measured: stack 33.4 dB, best frame 25.5 dB, average of all frames 28.4 dB
     assert stacked >= best + 6.0, message
     assert stacked > average + 2.0, message
     assert result.log["alignment_points"] >= 16
