@@ -165,14 +165,18 @@ def find_structure_patch(image: np.ndarray, size: tuple[int, int], margin: int) 
     return int(iy + margin), int(ix + margin)
 
 
-def centre_of_gravity(mono: np.ndarray, threshold: float = 0.25) -> tuple[float, float]:
+def centre_of_gravity(
+    mono: np.ndarray, threshold: float = 0.25, out: np.ndarray | None = None
+) -> tuple[float, float]:
     """Brightness-weighted centre (y, x) of pixels above ``threshold`` x the maximum.
 
     Pass a blurred frame: the maximum of a noisy or hot-pixelled frame is not representative.
+    ``out`` is an optional float32 scratch array of ``mono``'s shape.
     """
     image = mono.astype(np.float32, copy=False)
     level = threshold * float(cv2.minMaxLoc(image)[1])
-    _, weights = cv2.threshold(image - np.float32(level), 0, 0, cv2.THRESH_TOZERO)
+    weights = np.subtract(image, np.float32(level), out=out)
+    cv2.threshold(weights, 0, 0, cv2.THRESH_TOZERO, dst=weights)
     moments = cv2.moments(weights)
     if moments["m00"] <= 0:
         return (mono.shape[0] - 1) / 2, (mono.shape[1] - 1) / 2

@@ -23,12 +23,12 @@ BLUR_KERNEL = 7
 _GAUSSIAN = cv2.getGaussianKernel(BLUR_KERNEL, 0, ktype=cv2.CV_32F)
 
 
-def blur(mono: np.ndarray) -> np.ndarray:
-    """``mono`` (uint8, uint16 or float32) through the 7x7 Gaussian, as float32.
+def blur(mono: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``mono`` (uint8, uint16 or float32) through the 7x7 Gaussian, as float32 (into ``out``).
 
     This is ``cv2.GaussianBlur(mono, (7, 7), 0)`` in float32, without converting ``mono`` first.
     """
-    return cv2.sepFilter2D(mono, cv2.CV_32F, _GAUSSIAN, _GAUSSIAN)
+    return cv2.sepFilter2D(mono, cv2.CV_32F, _GAUSSIAN, _GAUSSIAN, dst=out)
 
 
 def downsample(mono: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -64,16 +64,22 @@ def frame_sharpness(
     return score
 
 
-def local_contrast(laplacian: np.ndarray, centres: np.ndarray, half_box: int) -> np.ndarray:
+def local_contrast(
+    laplacian: np.ndarray, centres: np.ndarray, half_box: int, scratch: np.ndarray | None = None
+) -> np.ndarray:
     """Std of ``laplacian`` in a (2*half_box+1)^2 box around each (y, x) of ``centres``.
 
     Centres are clipped to the image, and boxes at the border shrink to what is inside. Box sums
-    come from integral images, so the cost does not grow with the number of centres.
+    come from integral images, so the cost does not grow with the number of centres. ``scratch``
+    is an optional float32 work array of shape (3, height + 1, width + 1).
     """
     height, width = laplacian.shape
+    if scratch is None:
+        scratch = np.empty((3, height + 1, width + 1), np.float32)
     # Two single integrals are several times faster than cv2.integral2 in float32.
-    sums = cv2.integral(laplacian, sdepth=cv2.CV_32F).ravel()
-    squares = cv2.integral(cv2.multiply(laplacian, laplacian), sdepth=cv2.CV_32F).ravel()
+    sums = cv2.integral(laplacian, scratch[0], cv2.CV_32F).ravel()
+    squared = cv2.multiply(laplacian, laplacian, dst=scratch[2, :height, :width])
+    squares = cv2.integral(squared, scratch[1], cv2.CV_32F).ravel()
     ys, xs = centres[:, 0], centres[:, 1]
     stride = width + 1
     if (

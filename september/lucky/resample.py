@@ -41,11 +41,14 @@ def translate(
     shape: tuple[int, int],
     flags: int = cv2.INTER_CUBIC,
     scale: float = 1.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ``shape`` grid of ``pixels`` (2-D or H x W x C) from sub-pixel (top, left) on, float32.
 
     ``pixels`` may be uint8 or uint16 (then converted on the fly) or float32. With ``scale`` > 1
-    the grid is ``scale`` times finer (drizzle) and ``sample`` is used.
+    the grid is ``scale`` times finer (drizzle) and ``sample`` is used. ``out`` is an optional
+    float32 work array for the filter, 3 px (cubic) or 1 px (linear) larger than ``shape`` in
+    both directions; the result is then a view of it.
     """
     if scale != 1.0:
         return sample(pixels.astype(np.float32, copy=False), top, left, shape, scale, flags)
@@ -61,8 +64,9 @@ def translate(
     kernel_y = interpolation_kernel(round((top - iy) * KERNEL_STEPS), taps)
     kernel_x = interpolation_kernel(round((left - ix) * KERNEL_STEPS), taps)
     filtered = cv2.sepFilter2D(
-        region, cv2.CV_32F, kernel_x, kernel_y, anchor=(0, 0), borderType=cv2.BORDER_REFLECT
-    )
+        region, cv2.CV_32F, kernel_x, kernel_y, dst=out, anchor=(0, 0),
+        borderType=cv2.BORDER_REFLECT,
+    )  # fmt: skip
     return filtered[: shape[0], : shape[1]]
 
 

@@ -163,17 +163,16 @@ class _Frames:
         return self.source.calibrate(raw, out=self.scratch("frame", raw.shape))
 
     def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A float32 work array private to this thread, reused so no fresh pages are faulted in.
-
-        One array is kept per name and shape (regions cut at the frame's edges add a few shapes).
-        """
+        """A contiguous float32 work array private to this thread, reused so that no fresh pages
+        are faulted in: one buffer per name, grown when a larger shape is asked for."""
         buffers = getattr(self._local, "buffers", None)
         if buffers is None:
             buffers = self._local.buffers = {}
-        buffer = buffers.get((name, shape))
-        if buffer is None:
-            buffer = buffers[name, shape] = np.empty(shape, np.float32)
-        return buffer
+        size = math.prod(shape)
+        flat = buffers.get(name)
+        if flat is None or flat.size < size:
+            flat = buffers[name] = np.empty(size, np.float32)
+        return flat[:size].reshape(shape)
 
     def half(self, index: int) -> np.ndarray:
         """The mono frame one Gaussian pyramid level down, in this thread's buffer."""
@@ -190,9 +189,9 @@ class _Frames:
         rows = slice(2 * y0, min(raw.shape[0], 2 * (top + height)))
         cols = slice(2 * x0, min(raw.shape[1], 2 * (left + width)))
         part = raw[rows, cols]
-        mono = luminance(self.source.calibrate(part, rows, cols, self.scratch("part", part.shape)))
+        mono = luminance(self.source.calibrate(part, rows, cols, self.scratch("frame", part.shape)))
         shape = ((mono.shape[0] + 1) // 2, (mono.shape[1] + 1) // 2)
-        return downsample(mono, self.scratch("half part", shape)), y0, x0
+        return downsample(mono, self.scratch("half", shape)), y0, x0
 
     def region(
         self, raw: np.ndarray, top: int, left: int, height: int, width: int
@@ -222,14 +221,16 @@ def _shifted(
     shape: tuple[int, int],
     scale: float,
     flags: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The calibrated ``shape`` grid of ``raw`` whose first pixel sits at sub-pixel (top, left)."""
+    """The calibrated ``shape`` grid of ``raw`` whose first pixel sits at sub-pixel (top, left)
+    (``out``: optional work array, see ``translate``)."""
     margin = 3
     iy, ix = math.floor(top) - margin, math.floor(left) - margin
     height = math.ceil(shape[0] / scale) + 2 * margin + 1
     width = math.ceil(shape[1] / scale) + 2 * margin + 1
     pixels, ry, rx = frames.pixels(raw, iy, ix, height, width)
-    return translate(pixels, top - ry, left - rx, shape, flags, scale)
+    return translate(pixels, top - ry, left - rx, shape, flags, scale, out)
 
 
 def _window(length: int) -> np.ndarray:
@@ -292,7 +293,9 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         score = frame_sharpness(
             half, normalise=opts.normalise_brightness, out=frames.scratch("lap", half_shape)
         )
-        return score, centre_of_gravity(half) if want_gravity else (0.0, 0.0)
+        if not want_gravity:
+            return score, (0.0, 0.0)
+        return score, centre_of_gravity(half, out=frames.scratch("gravity", half_shape))
 
     for index, (score, centre) in enumerate(each(measure, range(count))):
         scores[index] = score
@@ -366,33 +369,44 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     scale = opts.drizzle
     out_shape = (round(area[0] * scale), round(area[1] * scale))
 
-    def resample(rank: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    # Each thread adds its frames into its own sums (added up at the end), resampling through one
+    # work array, so no frame-sized memory is allocated per frame.
+    channels = (3,) if source.is_colour else ()
+    taps = 4 if flags == cv2.INTER_CUBIC else 2
+    local = threading.local()
+    partial: list[tuple[np.ndarray, np.ndarray]] = []
+    lock = threading.Lock()
+
+    def resample(rank: int) -> None:
+        sums = getattr(local, "sums", None)
+        if sums is None:
+            sums = local.sums = (
+                np.zeros(area, np.float32),
+                np.zeros((*out_shape, *channels), np.float32),
+            )
+            with lock:
+                partial.append(sums)
         index = ranked[rank]
         top, left = y_lo + shifts[index][0], x_lo + shifts[index][1]
         raw = frames.view(index)
+        work = frames.scratch("frame", (area[0] + taps - 1, area[1] + taps - 1, *channels))
+        reference_sum, background_sum = sums
         sampled = None
         if rank < n_stack:
-            sampled = _shifted(frames, raw, top, left, out_shape, scale, flags)
-        mono = None
+            sampled = _shifted(frames, raw, top, left, out_shape, scale, flags, work)
+            background_sum += sampled
         if rank < n_reference:
-            if sampled is not None and scale == 1.0:
-                mono = luminance(sampled)
-            else:
-                mono = luminance(_shifted(frames, raw, top, left, area, 1.0, flags))
-        return mono, sampled
+            if sampled is None or scale != 1.0:
+                sampled = _shifted(frames, raw, top, left, area, 1.0, flags, work)
+            reference_sum += luminance(sampled)
 
-    reference = np.zeros(area, np.float32)
-    background = None
-    for mono, sampled in run(resample, range(max(n_reference, n_stack))):
-        if mono is not None:
-            reference += mono
-        if sampled is not None:
-            if background is None:
-                background = sampled.copy()
-            else:
-                background += sampled
+    for _ in each(resample, range(max(n_reference, n_stack))):
+        pass
+    reference, background = partial[0]
+    for more_reference, more_background in partial[1:]:
+        reference += more_reference
+        background += more_background
     reference /= n_reference
-    assert background is not None
     background /= n_stack
     box = opts.box_width
     half_box = box // 2
@@ -423,7 +437,8 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             (top, left), (bottom, right) = points.min(axis=0) - edge, points.max(axis=0) + edge
             half, y0, x0 = frames.half_region(index, top, left, bottom - top + 1, right - left + 1)
             lap = laplacian_map(half, frames.scratch("lap", half.shape))
-            return local_contrast(lap, points - (y0, x0), contrast_box)
+            work = frames.scratch("integrals", (3, half.shape[0] + 1, half.shape[1] + 1))
+            return local_contrast(lap, points - (y0, x0), contrast_box, work)
 
         for done, (index, values) in enumerate(zip(ranked, each(contrast, ranked), strict=True)):
             quality[index] = values
@@ -439,7 +454,6 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     start = time.perf_counter()
     patch = 2 * half_patch + 1
     out_patch = round(patch * scale)
-    channels = (3,) if source.is_colour else ()
     ref_blur = blur(reference)
     origins = centres - half_box
     templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
@@ -447,7 +461,6 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     first = min(FIRST_SEARCH, search)
     margin = search + BLUR_MARGIN
     points_yx = centres.tolist()
-    taps = 4 if flags == cv2.INTER_CUBIC else 2
     lead = taps // 2 - 1
     extent = patch + taps - 1
     fast_resample = frames.direct and scale == 1.0
@@ -502,8 +515,14 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         border: list[int] = []
         if not placed:
             return found, border, outside
-        blurred = blur(wide[:, : len(placed) * window])
-        packed = np.empty((seen, len(placed) * seen), np.float32)
+        blurred = blur(
+            wide[:, : len(placed) * window],
+            frames.scratch(f"blurred{reach}", (window, n_stack * window))[
+                :, : len(placed) * window
+            ],
+        )
+        # A contiguous array of exactly this width: correlating a view is much slower.
+        packed = frames.scratch(f"packed{reach}", (seen, len(placed) * seen))
         for k in range(len(placed)):
             left = k * window + BLUR_MARGIN
             packed[:, k * seen : (k + 1) * seen] = blurred[
@@ -587,8 +606,13 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         w = weights[: view.shape[0], : view.shape[1]]
         view += w * sums[point][: view.shape[0], : view.shape[1]] / contributions[point]
         total[rows, cols] += w
-    fill = np.clip(BACKGROUND_WEIGHT - total, 0, None)
-    image = (canvas + fill * background) / (total + fill)
+    # image = (canvas + fill * background) / (total + fill), fill = max(0.3 - total, 0), in place
+    fill = np.subtract(np.float32(BACKGROUND_WEIGHT), total)
+    np.maximum(fill, 0, out=fill)
+    background *= fill
+    canvas += background
+    total += fill
+    image = np.divide(canvas, total, out=canvas)
     timings["stack"] = time.perf_counter() - start
 
     # 6. Post-processing.
@@ -623,4 +647,4 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         "timings_s": {key: round(value, 4) for key, value in timings.items()},
         "output_shape": list(image.shape),
     }
-    return StackResult(image=image.astype(np.float32), log=log)
+    return StackResult(image=image.astype(np.float32, copy=False), log=log)
