@@ -286,7 +286,11 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     half_shape = frames.half_shape
     scores = np.empty(count)
     centres_of_gravity = np.zeros((count, 2))
-    want_gravity = opts.align_mode != "surface"
+    # Centres of gravity are measured while ranking when the object is, or looks like (on the
+    # first frame), a planet on black sky; the mode is decided on the best frame afterwards.
+    want_gravity = opts.align_mode == "planet" or (
+        opts.align_mode == "auto" and is_isolated_object(frames.half(0))
+    )
 
     def measure(index: int) -> tuple[float, tuple[float, float]]:
         half = frames.half(index)
@@ -338,6 +342,11 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             usable[index] = found.ok
             report("align", index + 1, count)
     else:
+        if not want_gravity:
+            for index, centre in enumerate(
+                each(lambda i: centre_of_gravity(frames.half(i)), range(count))
+            ):
+                centres_of_gravity[index] = centre
         shifts[:] = 2 * (centres_of_gravity - centres_of_gravity[order[0]])
         report("align", count, count)
     if usable.sum() < 2:
