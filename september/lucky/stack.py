@@ -532,11 +532,11 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         )
         # A contiguous array of exactly this width: correlating a view is much slower.
         packed = frames.scratch(f"packed{reach}", (seen, len(placed) * seen))
-        for k in range(len(placed)):
-            left = k * window + BLUR_MARGIN
-            packed[:, k * seen : (k + 1) * seen] = blurred[
-                BLUR_MARGIN : BLUR_MARGIN + seen, left : left + seen
-            ]
+        inner = slice(BLUR_MARGIN, BLUR_MARGIN + seen)
+        np.copyto(
+            packed.reshape(seen, len(placed), seen),
+            blurred.reshape(window, len(placed), window)[inner, :, inner],
+        )
         corr = cv2.matchTemplate(packed, templates[point], cv2.TM_CCOEFF_NORMED)
         side = 2 * reach + 1
         step_rows, step_cols = corr.strides
