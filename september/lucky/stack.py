@@ -456,10 +456,11 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     timings["quality"] = time.perf_counter() - start
 
     # 5. Local shifts, patch stacks and blending. Point by point: the search windows of all the
-    # point's frames are stacked into one tall image, blurred and correlated with the point's
-    # template in one call each, and all peaks found at once; the shift is searched within
-    # +-FIRST_SEARCH px there. Windows at the frame edge and peaks on that border go through
-    # ``one_shift`` (full search width). Each found patch is resampled at its sub-pixel place.
+    # point's frames go side by side into one image, which is blurred and correlated with the
+    # point's template in one call each, and all peaks are found at once; the shift is searched
+    # within +-FIRST_SEARCH px, then (peaks on that border) within the full search width the same
+    # way. Windows that leave the frame go through ``one_shift``. Each found patch is resampled
+    # at its sub-pixel place.
     start = time.perf_counter()
     patch = 2 * half_patch + 1
     out_patch = round(patch * scale)
