@@ -30,6 +30,13 @@ import click
     show_default=True,
     help="Frame weights: psf = 1/(FWHM^2 noise^2), noise = 1/noise^2.",
 )
+@click.option(
+    "--interpolation",
+    type=click.Choice(["lanczos4", "cubic", "linear"]),
+    default="lanczos4",
+    show_default=True,
+    help="Registration resampling: lanczos4 keeps stars sharpest; linear smooths the noise.",
+)
 @click.option("--palette", type=click.Choice(["SHO", "HOO"]), default="SHO", show_default=True)
 @click.option("--stretch", type=float, default=1.0, show_default=True, help="Stretch strength.")
 @click.option("--star-boost", type=float, default=1.0, show_default=True, help="Faint-star boost.")
@@ -54,6 +61,7 @@ def command(
     out_dir: Path | None,
     rejection: str,
     weights: str,
+    interpolation: str,
     palette: str,
     stretch: float,
     star_boost: float,
@@ -83,6 +91,7 @@ def command(
         enhance=EnhanceOptions(stretch=stretch, star_boost=star_boost, tile_size=tile_size),
         finish=not linear_only,
         workers=workers,
+        interpolation=interpolation,
     )
     with Progress(
         "[progress.description]{task.description}",

@@ -36,7 +36,14 @@ from september.engine.masters import (
     read_master,
     write_master,
 )
-from september.engine.register import Alignment, RegistrationError, align, detect_stars, warp
+from september.engine.register import (
+    INTERPOLATIONS,
+    Alignment,
+    RegistrationError,
+    align,
+    detect_stars,
+    warp,
+)
 from september.errors import BadFrameError, SeptemberError
 
 __all__ = ["FINAL_NAME", "StackError", "StackOptions", "StackReport", "stack_package"]
@@ -67,6 +74,7 @@ class StackOptions:
     scratch_dir: Path | None = None  # where registered frames are memory-mapped (default: temp)
     finish: bool = True  # False: stop at the linear masters (no colour, enhancement or TIFF)
     workers: int = 2  # lights calibrated and registered at the same time (threads)
+    interpolation: str = "lanczos4"  # resampling kernel of registration (see register.warp)
 
 
 @dataclass
@@ -187,9 +195,15 @@ class _Registrar:
     """Reads, calibrates, registers and stores one light (thread-safe once masters are built)."""
 
     def __init__(
-        self, manifest: Any, calibration: _Calibration, cosmetic: bool, reference: dict[str, Any]
+        self,
+        manifest: Any,
+        calibration: _Calibration,
+        cosmetic: bool,
+        reference: dict[str, Any],
+        interpolation: str = "lanczos4",
     ) -> None:
         self.manifest, self.calibration, self.cosmetic = manifest, calibration, cosmetic
+        self.interpolation = interpolation
         self.reference = reference
         self.shape: tuple[int, int] | None = None
         self.reference_stars = np.empty((0, 2))
@@ -224,7 +238,7 @@ class _Registrar:
         except RegistrationError as err:
             return _Registered(reason=str(err))
         result = _Registered(alignment, noise)
-        self.store(light, result, warp(data, alignment.matrix, self.shape))
+        self.store(light, result, warp(data, alignment.matrix, self.shape, self.interpolation))
         return result
 
     def store(
@@ -268,6 +282,10 @@ def stack_package(
     from september.package.manifest import load_manifest
 
     options = options or StackOptions()
+    if options.interpolation not in INTERPOLATIONS:
+        raise StackError(
+            f"unknown interpolation {options.interpolation!r}; use one of {list(INTERPOLATIONS)}"
+        )
     manifest = load_manifest(package_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +304,9 @@ def stack_package(
         kept: dict[str, list[dict[str, Any]]] = {}
         noise: dict[str, list[float]] = {}  # pixel noise of each calibrated light, unresampled
         slots: dict[str, list[int]] = {}
-        registrar = _Registrar(manifest, calibration, options.cosmetic, reference)
+        registrar = _Registrar(
+            manifest, calibration, options.cosmetic, reference, options.interpolation
+        )
         results: list[tuple[dict[str, Any], _Registered]] = []
         remaining = list(ordered)
         while remaining and registrar.shape is None:  # the first readable light is the reference
@@ -370,7 +390,9 @@ def stack_package(
                 "frame_noise_median": float(np.median([s.noise for s in result.stats])),
                 "weights": [round(float(w), 4) for w in result.weights],
             }
-            report.masters[name] = _write_integration(out, name, result, kept[name])
+            report.masters[name] = _write_integration(
+                out, name, result, kept[name], options.interpolation
+            )
             del frames
         stacks.clear()
     finally:
@@ -409,7 +431,11 @@ def _colour(masters: dict[str, np.ndarray], palette: str) -> np.ndarray:
 
 
 def _write_integration(
-    out: Path, name: str, result: IntegrationResult, lights: list[dict[str, Any]]
+    out: Path,
+    name: str,
+    result: IntegrationResult,
+    lights: list[dict[str, Any]],
+    interpolation: str,
 ) -> Path:
     """The linear master (32-bit float) with provenance, and its rejection maps."""
     header = fits.Header()
@@ -418,6 +444,7 @@ def _write_integration(
     header["NCOMBINE"] = (len(lights), "lights integrated")
     header["EXPTIME"] = (float(sum(light.get("exposure") or 0 for light in lights)), "[s] total")
     header["NORMALIS"] = (result.normalisation, "normalisation")
+    header["INTERP"] = (interpolation, "registration resampling kernel")
     header["REJECT"] = (result.rejection, "pixel rejection")
     header["REJLOW"] = (result.low_sigma, "low rejection threshold")
     header["REJHIGH"] = (result.high_sigma, "high rejection threshold")
