@@ -6,9 +6,7 @@ import click
 
 
 @click.command()
-@click.option(
-    "--check", is_flag=True, help="Exit 1 unless the watch daemon is alive."
-)
+@click.option("--check", is_flag=True, help="Exit 1 unless the watch daemon is alive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_obj
 def command(config: object, check: bool, as_json: bool) -> None:
