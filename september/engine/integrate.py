@@ -1,7 +1,8 @@
 """Integration of registered frames into one master: normalisation, weights, pixel rejection.
 
-The stack is processed in chunks of rows read in place, so the frames may be ``np.memmap`` views
-of files on disk and 100+ full-size frames fit in a fixed memory budget. The compiled kernels of
+The stack is processed in chunks of rows, read in place from a cube of frames (such as a memory map
+of registered frames on disk) or copied from separate frames into one reused buffer, so 100+
+full-size frames fit in a fixed memory budget. The compiled kernels of
 :mod:`september.engine.rejection` normalise each value as they read it (additive with scaling by
 default: each frame's sky level is moved to the reference's and its signal scaled to the
 reference's transparency), reject and average pixel by pixel, and count what they rejected per
@@ -194,8 +195,9 @@ def signal_ratios(
 
 
 def integrate(
-    frames: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray] | np.ndarray,
     *,
+    select: Sequence[int] | None = None,
     rejection: str = "auto",
     normalisation: str = "additive-scaling",
     weights: Sequence[float] | np.ndarray | str = "noise",
@@ -208,7 +210,11 @@ def integrate(
     memory_limit: int = MEMORY_LIMIT,
     progress: Progress | None = None,
 ) -> IntegrationResult:
-    """Integrate equally shaped 2-D frames (arrays or memmaps; NaN marks pixels without data).
+    """Integrate equally shaped 2-D frames (NaN marks pixels without data).
+
+    ``frames`` is a sequence of 2-D arrays or a 3-D cube (frame, row, column) such as a memory map;
+    a cube is read in place, and ``select`` picks its frames without copying them. Frames given as
+    a sequence are copied chunk by chunk into one reused buffer.
 
     ``weights`` is a sequence of per-frame weights or a weighting mode of :func:`frame_weights`.
     ``noise`` (per-frame pixel noise) replaces the noise measured on the frames for weighting:
@@ -217,7 +223,11 @@ def integrate(
     sigma for sigma and winsorized clipping and 5/5 mean deviations for linear fit clipping.
     ``progress(done_rows, total_rows)`` is called after each chunk.
     """
-    if not frames:
+    cube = frames if isinstance(frames, np.ndarray) and frames.ndim == 3 else None
+    if cube is not None:
+        chosen = np.arange(len(cube)) if select is None else np.asarray(select, np.int64)
+        frames = [cube[i] for i in chosen]
+    if len(frames) == 0:
         raise ValueError("no frames to integrate")
     shape = frames[0].shape
     if any(f.shape != shape for f in frames) or len(shape) != 2:
@@ -231,7 +241,6 @@ def integrate(
     default_low, default_high = (5.0, 5.0) if method == "linear-fit" else (4.0, 3.0)
     low_sigma = default_low if low_sigma is None else low_sigma
     high_sigma = default_high if high_sigma is None else high_sigma
-    frames = [np.ascontiguousarray(f, np.float32) for f in frames]  # float32 memmaps stay mapped
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         stats = list(pool.map(frame_stats, frames))
     signal = signal_ratios(frames, stats) if normalisation == "additive-scaling" else None
@@ -254,21 +263,29 @@ def integrate(
     floor = float(np.sqrt(np.mean((np.array([s.noise for s in stats]) * factors) ** 2)))
 
     height, width = shape
-    # the frames are read in place; a chunk of rows bounds what is paged in at a time
+    # a chunk of rows bounds what is paged in (or copied) at a time
     rows_per_chunk = max(1, min(height, memory_limit // (BYTES_PER_VALUE * n * width)))
     image = np.empty(shape, np.float32)
     low_map = np.empty(shape, np.uint16)
     high_map = np.empty(shape, np.uint16)
     per_frame = np.zeros(n, np.int64)
     valid_per_frame = np.zeros(n, np.int64)
+    in_place = cube is not None and cube.dtype == np.float32 and cube.flags.c_contiguous
+    buffer = None if in_place else np.empty((n, rows_per_chunk * width), np.float32)
     for start in range(0, height, rows_per_chunk):
         stop = min(height, start + rows_per_chunk)
         pixels = slice(start * width, stop * width)
+        if in_place:
+            values, rows = cube[:, start:stop].reshape(len(cube), -1), chosen
+        else:
+            values, rows = buffer[:, : pixels.stop - pixels.start], None
+            for i, frame in enumerate(frames):
+                values[i] = np.asarray(frame[start:stop], np.float32).reshape(-1)
         _, _, _, rejected, valid = combine_stack(
-            frames,
+            values,
             w,
             method,
-            pixels=(pixels.start, pixels.stop),
+            rows=rows,
             low=low_sigma,
             high=high_sigma,
             p_low=percentile_low,

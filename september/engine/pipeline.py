@@ -371,10 +371,10 @@ def stack_package(
 
         masters: dict[str, np.ndarray] = {}
         for name, cube in stacks.items():
-            frames = [cube[i] for i in slots[name]]
             fwhm = [(light.get("quality") or {}).get("fwhm") for light in kept[name]]
             result = integrate(
-                frames,
+                cube,
+                select=slots[name],
                 rejection=options.rejection,
                 normalisation=options.normalisation,
                 weights=options.weights,
@@ -384,7 +384,7 @@ def stack_package(
                 progress=lambda d, t, n=name: step(f"integrate {n}", d, t),
             )
             masters[name] = result.image
-            report.frames[name] = len(frames)
+            report.frames[name] = len(slots[name])
             report.integration[name] = {
                 **result.summary(),
                 "frame_noise_median": float(np.median([s.noise for s in result.stats])),
@@ -393,7 +393,6 @@ def stack_package(
             report.masters[name] = _write_integration(
                 out, name, result, kept[name], options.interpolation
             )
-            del frames
         stacks.clear()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

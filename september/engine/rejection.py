@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numba
-import numba.typed
 import numpy as np
 
 __all__ = ["METHODS", "combine_stack"]
@@ -144,8 +143,8 @@ def _linear_fit(v: np.ndarray, n: int, low: float, high: float, floor: float) ->
 
 @numba.njit(cache=True, parallel=True)
 def _combine(
-    frames: numba.typed.List,
-    first_pixel: int,
+    values: np.ndarray,
+    rows: np.ndarray,
     offsets: np.ndarray,
     factors: np.ndarray,
     base: float,
@@ -162,7 +161,7 @@ def _combine(
     frame_rejected: np.ndarray,
     frame_valid: np.ndarray,
 ) -> None:
-    count = len(frames)
+    count = len(rows)
     pixels = combined.size
     blocks = (pixels + BLOCK - 1) // BLOCK
     for block in numba.prange(blocks):
@@ -172,10 +171,10 @@ def _combine(
         size = min(pixels, first + BLOCK) - first
         local = np.empty((size, count), np.float64)  # contiguous reads, frame by frame
         for i in range(count):
-            data = frames[i]
+            row = rows[i]
             offset, factor = offsets[i], factors[i]
             for q in range(size):
-                local[q, i] = (data[first_pixel + first + q] - offset) * factor + base
+                local[q, i] = (values[row, first + q] - offset) * factor + base
         untouched = 0  # pixels with every frame valid and kept
         for q in range(size):
             p = first + q
@@ -263,11 +262,11 @@ def _combine(
 
 
 def combine_stack(
-    frames: Sequence[np.ndarray],
+    values: np.ndarray,
     weights: np.ndarray,
     method: str,
     *,
-    pixels: tuple[int, int] | None = None,
+    rows: Sequence[int] | None = None,
     low: float = 3.0,
     high: float = 3.0,
     p_low: float = 0.2,
@@ -278,38 +277,37 @@ def combine_stack(
     noise_floor: float = 0.0,
     out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Normalise, reject and average equally shaped ``frames`` (NaN = no data), pixel by pixel.
+    """Normalise, reject and average a stack, pixel by pixel (NaN = no data).
 
-    The frames are read in place (memory maps stay on disk until their pixels are needed);
-    ``pixels`` = (start, stop) restricts the work to that range of flattened pixel indices.
-    Frame i's values are used as ``(x - offsets[i]) * factors[i] + base`` and averaged with
-    ``weights[i]``; ``noise_floor`` is the pixel noise (after normalisation) below which sigma is
-    never taken. Returns the combined pixels (float32), the per-pixel counts of values rejected low
-    and high (uint16), and per frame the number of its values rejected and of its valid values;
-    ``out`` gives three 1-D arrays of the pixel range's size to write the first three into.
+    ``values`` is (frames, pixels), float32, each row contiguous: a view of a memory-mapped cube is
+    read in place. ``rows`` picks the frames to combine (default: all), without copying. Frame i's
+    values are used as ``(x - offsets[i]) * factors[i] + base`` and averaged with ``weights[i]``;
+    ``noise_floor`` is the pixel noise (after normalisation) below which sigma is never taken.
+    Returns the combined pixels (float32), the per-pixel counts of values rejected low and high
+    (uint16), and per frame the number of its values rejected and of its valid values; ``out``
+    gives three 1-D arrays of ``pixels`` elements to write the first three into.
     """
     if method not in METHODS:
         raise ValueError(f"unknown rejection {method!r}; use one of {', '.join(METHODS)}")
-    flat = numba.typed.List()
-    for frame in frames:
-        flat.append(np.ascontiguousarray(frame, np.float32).reshape(-1))
-    count = len(flat)
-    start, stop = pixels if pixels is not None else (0, flat[0].size)
+    if values.ndim != 2 or values.dtype != np.float32 or values.strides[1] != 4:
+        values = np.ascontiguousarray(values, np.float32).reshape(len(values), -1)
+    rows = np.arange(len(values)) if rows is None else np.asarray(rows, np.int64)
+    count, pixels = len(rows), values.shape[1]
     offsets = np.zeros(count) if offsets is None else np.asarray(offsets, np.float64)
     factors = np.ones(count) if factors is None else np.asarray(factors, np.float64)
-    blocks = (stop - start + BLOCK - 1) // BLOCK
+    blocks = (pixels + BLOCK - 1) // BLOCK
     if out is None:
         out = (
-            np.empty(stop - start, np.float32),
-            np.empty(stop - start, np.uint16),
-            np.empty(stop - start, np.uint16),
+            np.empty(pixels, np.float32),
+            np.empty(pixels, np.uint16),
+            np.empty(pixels, np.uint16),
         )
     combined, low_count, high_count = out
     frame_rejected = np.zeros((blocks, count), np.int64)
     frame_valid = np.zeros((blocks, count), np.int64)
     _combine(
-        flat,
-        start,
+        values,
+        rows,
         offsets,
         factors,
         float(base),

@@ -100,6 +100,13 @@ def test_chunked_memmap_integration_matches_in_memory(field, tmp_path):
     whole = integrate(frames)
     assert len(chunks) > 10  # really processed in many row chunks
     np.testing.assert_allclose(small.image, whole.image, rtol=1e-6, atol=1e-3)
+    in_place = integrate(cube, memory_limit=200_000)  # the cube itself, read without copies
+    np.testing.assert_allclose(in_place.image, whole.image, rtol=1e-6, atol=1e-3)
+    chosen = [0, 2, 3, 5, 6, 7, 9]
+    subset = integrate(cube, select=chosen)
+    expected = integrate([frames[i] for i in chosen])
+    np.testing.assert_allclose(subset.image, expected.image, rtol=1e-6, atol=1e-3)
+    np.testing.assert_array_equal(subset.rejected_high, expected.rejected_high)
 
 
 def test_weights_favour_sharp_frames(field):
