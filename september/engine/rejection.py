@@ -7,8 +7,9 @@ frames' weights. Pixels are processed in parallel blocks. Algorithms:
 
 - ``percentile``: reject values below median * (1 - p_low) or above median * (1 + p_high);
 - ``sigma``: iterated clipping at median -/+ k sigma (standard deviation of the kept values);
-- ``winsorized``: as sigma, with sigma from the winsorized sample (clamped at median +- 1.5 sigma,
-  sigma = 1.134 * sd, iterated to < 0.05% change);
+- ``winsorized``: as sigma, with sigma from the winsorized whole sample (clamped at median +- 1.5
+  sigma, sigma = 1.134 * sd, iterated to < 0.05% change), which needs no re-estimating once values
+  are clipped (only the median moves);
 - ``linear-fit``: fit a line to the sorted kept values against their rank, sigma = mean |residual|,
   reject the ends lying more than k sigma off the line.
 
@@ -89,13 +90,14 @@ def _clip(
     v: np.ndarray, n: int, method: int, low: float, high: float, floor: float
 ) -> tuple[int, int]:
     a, b = 0, n
-    for _ in range(MAX_ITERATIONS):
+    sigma = 0.0
+    for iteration in range(MAX_ITERATIONS):
         if b - a <= MIN_KEPT:
             break
         centre = _median(v, a, b)
         if method == 2:
             _, sigma = _mean_sd(v, a, b)
-        else:
+        elif iteration == 0:  # robust on the whole sample: not re-estimated on a clipped one
             sigma = _winsorized_sigma(v, a, b, centre)
         sigma = max(sigma, floor)
         lo, hi = centre - low * sigma, centre + high * sigma
