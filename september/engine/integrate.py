@@ -278,7 +278,8 @@ def integrate(
         if in_place:
             values, rows = cube[:, start:stop].reshape(len(cube), -1), chosen
         else:
-            values, rows = buffer[:, : pixels.stop - pixels.start], None
+            size = pixels.stop - pixels.start
+            values, rows = buffer.reshape(-1)[: n * size].reshape(n, size), None  # contiguous
             for i, frame in enumerate(frames):
                 values[i] = np.asarray(frame[start:stop], np.float32).reshape(-1)
         _, _, _, rejected, valid = combine_stack(
