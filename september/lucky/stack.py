@@ -18,17 +18,19 @@ The algorithm is PlanetarySystemStacker's, vectorised with OpenCV:
 Speed comes from touching little memory and making few, large OpenCV calls: frames are read
 through memory maps straight into OpenCV (no whole-frame float copies kept), the half-resolution
 copies are recomputed per stage in per-thread buffers, and the local shifts of all frames at one
-AP are measured in one correlation over their windows packed side by side.
+AP are measured in one correlation over their windows packed side by side. Pixel access lives in
+``pixels``, the global registration of stage 2 in ``registration``, the local shifts and patch
+stacks of stage 5 in ``patches``; ``_stack`` below runs the stages in turn.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -36,43 +38,20 @@ import numpy as np
 
 from september.errors import BadFrameError
 from september.lucky.align import (
-    Shift,
     centre_of_gravity,
-    find_structure_patch,
     is_isolated_object,
-    match_shift,
-    stacked_peaks,
 )
 from september.lucky.frames import FrameSource, luminance
+from september.lucky.patches import PointStacker, blend
+from september.lucky.pixels import FramePixels
 from september.lucky.points import alignment_points
-from september.lucky.quality import (
-    blur,
-    downsample,
-    frame_sharpness,
-    laplacian_map,
-    local_contrast,
-)
-from september.lucky.resample import KERNEL_STEPS, interpolation_kernel, translate
+from september.lucky.quality import frame_sharpness, laplacian_map, local_contrast
+from september.lucky.registration import Registration, register_frames
 from september.lucky.sharpen import align_channels, unsharp_layers
 
 __all__ = ["StackOptions", "StackResult", "stack_frames"]
 
 Progress = Callable[[str, int, int], None]
-
-
-FIRST_SEARCH = 4
-SHIFT_PRIOR = 3e-4
-"""Penalty per px squared subtracted from the correlation when local shifts are measured: a weak
-prior for small shifts. It hardly moves a clear peak (bias well under 0.05 px) but decides where
-the correlation is a flat ridge, e.g. along a planet's band, where the peak would otherwise wander
-many px along the band and put the patch in the wrong place."""
-"""Local shifts are searched within +-4 px first, and within the full width only on a border hit."""
-
-BLUR_MARGIN = 3
-"""Extra pixels around a region so that the 7x7 blur is exact where shifts are measured."""
-
-BACKGROUND_WEIGHT = 0.3
-"""Blend weight below which the background image starts to fill in (AP window peak is 1)."""
 
 
 @dataclass(frozen=True)
@@ -118,127 +97,6 @@ class StackResult:
     log: dict = field(default_factory=dict)
 
 
-class _Frames:
-    """Pixel access for the stacker: raw frame views, calibrated regions, half-resolution copies.
-
-    Nothing frame-sized is allocated per frame: whole frames are converted to float32 and reduced
-    to half resolution in buffers private to each thread, and a stage that needs the half-resolution
-    copy again computes it again. That is cheaper than keeping copies, since fresh memory costs
-    page faults (and, with transparent huge pages, sometimes long compaction stalls). Folders of
-    image files keep the frames read when they fit in the memory limit.
-    """
-
-    def __init__(self, source: FrameSource, limit_gb: float) -> None:
-        self.source = source
-        count = len(source)
-        height, width = source.shape[:2]
-        self.half_shape = ((height + 1) // 2, (width + 1) // 2)
-        self._views: dict[int, np.ndarray] = {}
-        first = source.view(0)
-        self.keep_views = not source.views_are_cheap and count * first.nbytes <= limit_gb * 1e9
-        if self.keep_views:
-            self._views[0] = first
-        # Mono frames without dark or flat, stored in native byte order, go to OpenCV as they are.
-        self.direct = (
-            first.ndim == 2
-            and first.dtype in (np.uint8, np.uint16, np.float32)
-            and first.dtype.isnative
-            and source.dark is None
-            and source.flat is None
-        )
-        self._local = threading.local()
-
-    def view(self, index: int) -> np.ndarray:
-        """The uncalibrated frame as stored (see ``FrameSource.view``)."""
-        frame = self._views.get(index)
-        if frame is None:
-            frame = self.source.view(index)
-            if self.keep_views or self.source.views_are_cheap:
-                self._views[index] = frame
-        return frame
-
-    def full(self, index: int) -> np.ndarray:
-        """The calibrated float32 frame, in this thread's buffer (valid until its next call)."""
-        raw = self.view(index)
-        return self.source.calibrate(raw, out=self.scratch("frame", raw.shape))
-
-    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A contiguous float32 work array private to this thread, reused so that no fresh pages
-        are faulted in: one buffer per name, grown when a larger shape is asked for."""
-        buffers = getattr(self._local, "buffers", None)
-        if buffers is None:
-            buffers = self._local.buffers = {}
-        size = math.prod(shape)
-        flat = buffers.get(name)
-        if flat is None or flat.size < size:
-            flat = buffers[name] = np.empty(size, np.float32)
-        return flat[:size].reshape(shape)
-
-    def half(self, index: int) -> np.ndarray:
-        """The mono frame one Gaussian pyramid level down, in this thread's buffer."""
-        return downsample(luminance(self.full(index)), self.scratch("half", self.half_shape))
-
-    def half_region(
-        self, index: int, top: int, left: int, height: int, width: int
-    ) -> tuple[np.ndarray, int, int]:
-        """Rows ``top:top+height`` and columns ``left:left+width`` of ``half(index)``, clipped,
-        and the corner: computed from that part of the frame only. Pixels within one of the
-        region's edges differ from ``half`` unless the edge is the frame's."""
-        y0, x0 = max(0, top), max(0, left)
-        raw = self.view(index)
-        rows = slice(2 * y0, min(raw.shape[0], 2 * (top + height)))
-        cols = slice(2 * x0, min(raw.shape[1], 2 * (left + width)))
-        part = raw[rows, cols]
-        mono = luminance(self.source.calibrate(part, rows, cols, self.scratch("frame", part.shape)))
-        shape = ((mono.shape[0] + 1) // 2, (mono.shape[1] + 1) // 2)
-        return downsample(mono, self.scratch("half", shape)), y0, x0
-
-    def region(
-        self, raw: np.ndarray, top: int, left: int, height: int, width: int
-    ) -> tuple[np.ndarray, int, int]:
-        """Calibrated float32 pixels of a region of ``raw`` clipped to the frame, and its corner."""
-        y0, x0 = max(0, top), max(0, left)
-        rows = slice(y0, min(raw.shape[0], top + height))
-        cols = slice(x0, min(raw.shape[1], left + width))
-        return self.source.calibrate(raw[rows, cols], rows, cols), y0, x0
-
-    def pixels(
-        self, raw: np.ndarray, top: int, left: int, height: int, width: int
-    ) -> tuple[np.ndarray, int, int]:
-        """Like ``region``, but a view of ``raw`` itself when no calibration or conversion is needed
-        (OpenCV takes uint8/uint16 input and gives float32 output where it matters)."""
-        if not self.direct:
-            return self.region(raw, top, left, height, width)
-        y0, x0 = max(0, top), max(0, left)
-        return raw[y0 : top + height, x0 : left + width], y0, x0
-
-
-def _shifted(
-    frames: _Frames,
-    raw: np.ndarray,
-    top: float,
-    left: float,
-    shape: tuple[int, int],
-    scale: float,
-    flags: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """The calibrated ``shape`` grid of ``raw`` whose first pixel sits at sub-pixel (top, left)
-    (``out``: optional work array, see ``translate``)."""
-    margin = 3
-    iy, ix = math.floor(top) - margin, math.floor(left) - margin
-    height = math.ceil(shape[0] / scale) + 2 * margin + 1
-    width = math.ceil(shape[1] / scale) + 2 * margin + 1
-    pixels, ry, rx = frames.pixels(raw, iy, ix, height, width)
-    return translate(pixels, top - ry, left - rx, shape, flags, scale, out)
-
-
-def _window(length: int) -> np.ndarray:
-    """2-D Hann blending weights (never exactly zero) for a square patch."""
-    hann = np.hanning(length + 2)[1:-1].astype(np.float32)
-    return np.outer(hann, hann) + np.float32(1e-3)
-
-
 def stack_frames(
     source: FrameSource, options: StackOptions | None = None, progress: Progress | None = None
 ) -> StackResult:
@@ -258,31 +116,161 @@ def stack_frames(
 
 
 def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -> StackResult:
-    report = progress or (lambda stage, done, total: None)
+    """The six stages in turn (see the module docstring), timed one by one."""
     count = len(source)
     if count < 2:
         raise BadFrameError(
             f"{source.path} has {count} frame(s); lucky imaging needs several.", reason="too-few"
         )
-    frames = _Frames(source, opts.memory_limit_gb)
+    frames = FramePixels(source, opts.memory_limit_gb)
     pool = ThreadPoolExecutor(max_workers=opts.workers)
-    run = pool.map if opts.workers > 1 else map
+    job = _Job(
+        source=source,
+        opts=opts,
+        frames=frames,
+        report=progress or (lambda stage, done, total: None),
+        map=pool.map if opts.workers > 1 else map,
+    )
+    timings: dict[str, float] = {}
+    with _timed(timings, "rank"):
+        ranking = _rank(job)
+    with _timed(timings, "align"):
+        registration = _register(job, ranking)
+    with _timed(timings, "reference"):
+        reference = _reference_and_mesh(job, ranking, registration)
+    with _timed(timings, "quality"):
+        members = _select(job, registration, reference)
+    with _timed(timings, "stack"):
+        image, contributions, failures = _stack_points(job, registration, reference, members)
+    with _timed(timings, "post"):
+        image, channel_shifts = _post_process(image, opts)
+    timings["total"] = sum(timings.values())
+    pool.shutdown()
 
-    def each(function: Callable, items) -> Iterator:
+    log = _log(
+        job, ranking, registration, reference, contributions, failures, channel_shifts, timings,
+        image.shape,
+    )  # fmt: skip
+    return StackResult(image=image.astype(np.float32, copy=False), log=log)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Record the seconds the ``with`` block takes as ``timings[key]``."""
+    start = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - start
+
+
+def _log(
+    job: _Job,
+    ranking: _Ranking,
+    registration: Registration,
+    reference: _Reference,
+    contributions: np.ndarray,
+    failures: np.ndarray,
+    channel_shifts: list | None,
+    timings: dict[str, float],
+    shape: tuple[int, ...],
+) -> dict:
+    """What was done, for the JSON log beside the image."""
+    return {
+        "source": str(job.source.path),
+        "frames": job.count,
+        "frames_registered": int(registration.usable.sum()),
+        "align_mode": registration.mode,
+        "alignment_patch": registration.patch_box,
+        "common_area": registration.common_area(),
+        "frames_per_point": reference.n_stack,
+        "reference_frames": reference.n_reference,
+        "alignment_points": len(reference.centres),
+        "points_dropped": reference.dropped,
+        "shift_failures": int(failures.sum()),
+        "shifts_measured": int(contributions.sum() + failures.sum()),
+        "best_frames": [int(i) for i in ranking.order[:10]],
+        "scores": [round(float(s), 6) for s in ranking.scores],
+        "global_shifts": np.round(registration.shifts, 3).tolist(),
+        "channel_shifts": channel_shifts,
+        "options": asdict(job.opts),
+        "timings_s": {key: round(value, 4) for key, value in timings.items()},
+        "output_shape": list(shape),
+    }
+
+
+@dataclass
+class _Job:
+    """What every stage works with: the frames, the options, progress and the thread pool."""
+
+    source: FrameSource
+    opts: StackOptions
+    frames: FramePixels
+    report: Progress
+    map: Callable
+    """``pool.map`` with several workers, else the built-in ``map``: one task per item, in order."""
+
+    @property
+    def count(self) -> int:
+        return len(self.source)
+
+    @property
+    def flags(self) -> int:
+        """The OpenCV interpolation of all resampling."""
+        return cv2.INTER_CUBIC if self.opts.interpolation == "cubic" else cv2.INTER_LINEAR
+
+    @property
+    def taps(self) -> int:
+        """Width of the interpolation kernel, px."""
+        return 4 if self.flags == cv2.INTER_CUBIC else 2
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """Trailing shape of an output pixel: (3,) for colour, () for mono."""
+        return (3,) if self.source.is_colour else ()
+
+    @property
+    def half_patch(self) -> int:
+        """Half the side of the patch each alignment point contributes (0.75 boxes), px."""
+        return round(0.75 * self.opts.box_width)
+
+    def each(self, function: Callable, items) -> Iterator:
         """``function`` over ``items`` on the pool, in order, handed out in chunks: one task per
         frame would cost more in pool overhead and lock traffic than the frame's own work."""
         items = list(items)
-        size = max(1, len(items) // (8 * opts.workers))
+        size = max(1, len(items) // (8 * self.opts.workers))
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        for results in run(lambda chunk: [function(item) for item in chunk], chunks):
+        for results in self.map(lambda chunk: [function(item) for item in chunk], chunks):
             yield from results
 
-    timings: dict[str, float] = {}
-    flags = cv2.INTER_CUBIC if opts.interpolation == "cubic" else cv2.INTER_LINEAR
 
-    # 1. Overall ranking, on half-resolution copies (and centres of gravity, should the object
-    # turn out to be a planet on black sky).
-    start = time.perf_counter()
+@dataclass
+class _Ranking:
+    """Stage 1: each frame's overall sharpness, and the frames from sharpest to least sharp."""
+
+    scores: np.ndarray
+    order: np.ndarray
+    centres_of_gravity: np.ndarray
+    """Per frame (half-resolution px); measured only if ``measured_gravity``, zeros otherwise."""
+    measured_gravity: bool
+
+
+@dataclass
+class _Reference:
+    """Stage 3: how many frames go where, the reference, the background and the AP mesh."""
+
+    ranked: list[int]
+    """The registered frames, sharpest first."""
+    n_stack: int
+    n_reference: int
+    reference: np.ndarray
+    background: np.ndarray
+    centres: np.ndarray
+    dropped: dict
+
+
+def _rank(job: _Job) -> _Ranking:
+    """Stage 1: overall ranking, on half-resolution copies (and centres of gravity, should the
+    object turn out to be a planet on black sky)."""
+    frames, opts, count = job.frames, job.opts, job.count
     half_shape = frames.half_shape
     scores = np.empty(count)
     centres_of_gravity = np.zeros((count, 2))
@@ -301,87 +289,62 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
             return score, (0.0, 0.0)
         return score, centre_of_gravity(half, out=frames.scratch("gravity", half_shape))
 
-    for index, (score, centre) in enumerate(each(measure, range(count))):
+    for index, (score, centre) in enumerate(job.each(measure, range(count))):
         scores[index] = score
         centres_of_gravity[index] = centre
-        report("rank", index + 1, count)
+        job.report("rank", index + 1, count)
     order = np.argsort(-scores, kind="stable")
-    timings["rank"] = time.perf_counter() - start
+    return _Ranking(scores, order, centres_of_gravity, want_gravity)
 
-    # 2. Global registration against the best frame, at half resolution (shifts in full pixels).
-    start = time.perf_counter()
-    best_half = frames.half(int(order[0])).copy()
-    height, width = source.shape[:2]
-    mode = opts.align_mode
-    if mode == "auto":
-        mode = "planet" if is_isolated_object(best_half) else "surface"
-    shifts = np.zeros((count, 2))
-    usable = np.ones(count, dtype=bool)
-    patch_box = None
-    if mode == "surface":
-        search = max(1, math.ceil(opts.align_search_width / 2))
-        size = (max(8, best_half.shape[0] // 3), max(8, best_half.shape[1] // 3))
-        top, left = find_structure_patch(best_half, size, search)
-        template = best_half[top : top + size[0], left : left + size[1]]
-        patch_box = [2 * top, 2 * left, 2 * size[0], 2 * size[1]]
 
-        def register(index: int) -> Shift:
-            found = None
-            for reach in (search, 3 * search):
-                edge = reach + 2
-                window, wy, wx = frames.half_region(
-                    index, top - edge, left - edge, size[0] + 2 * edge, size[1] + 2 * edge
-                )
-                found = match_shift(window, template, top - wy, left - wx, reach)
-                if found.ok:
-                    break
-            return found
+def _register(job: _Job, ranking: _Ranking) -> Registration:
+    """Stage 2: global registration against the best frame (see ``registration``)."""
+    return register_frames(
+        job.frames,
+        int(ranking.order[0]),
+        ranking.centres_of_gravity if ranking.measured_gravity else None,
+        mode=job.opts.align_mode,
+        search_width=job.opts.align_search_width,
+        min_size=job.opts.box_width,
+        each=job.each,
+        report=job.report,
+    )
 
-        for index, found in enumerate(each(register, range(count))):
-            shifts[index] = 2 * found.dy, 2 * found.dx
-            usable[index] = found.ok
-            report("align", index + 1, count)
-    else:
-        if not want_gravity:
-            for index, centre in enumerate(
-                each(lambda i: centre_of_gravity(frames.half(i)), range(count))
-            ):
-                centres_of_gravity[index] = centre
-        shifts[:] = 2 * (centres_of_gravity - centres_of_gravity[order[0]])
-        report("align", count, count)
-    if usable.sum() < 2:
-        raise BadFrameError(
-            "fewer than two frames could be registered; is the object in view?", reason="unaligned"
-        )
-    used = np.flatnonzero(usable)
-    y_lo = math.ceil(max(0.0, -shifts[used, 0].min()))
-    x_lo = math.ceil(max(0.0, -shifts[used, 1].min()))
-    y_hi = math.floor(min(height - 1.0, height - 1.0 - shifts[used, 0].max()))
-    x_hi = math.floor(min(width - 1.0, width - 1.0 - shifts[used, 1].max()))
-    area = (y_hi - y_lo + 1, x_hi - x_lo + 1)
-    if min(area) < opts.box_width:
-        raise BadFrameError(
-            f"the area common to all frames is only {area[1]}x{area[0]} px; the object drifts too "
-            "much. Trim the video to a steadier part.",
-            reason="drift",
-        )
-    timings["align"] = time.perf_counter() - start
 
-    # 3. Reference, background and the alignment-point mesh.
-    start = time.perf_counter()
-    ranked = [int(i) for i in order if usable[i]]
+def _reference_and_mesh(job: _Job, ranking: _Ranking, registration: Registration) -> _Reference:
+    """Stage 3: the reference (mean of the best few frames), the background (mean of the frames
+    to stack, on the output grid) and the alignment-point mesh laid over the reference."""
+    opts = job.opts
+    ranked = [int(i) for i in ranking.order if registration.usable[i]]
     n_stack = opts.stack_number or max(1, round(opts.stack_percent / 100 * len(ranked)))
     n_stack = min(n_stack, len(ranked))
     n_reference = max(
         1, min(len(ranked), max(3, round(opts.reference_percent / 100 * len(ranked))))
     )
-    scale = opts.drizzle
-    out_shape = (round(area[0] * scale), round(area[1] * scale))
+    reference, background = _mean_frames(job, registration, ranked, n_reference, n_stack)
+    box = opts.box_width
+    centres, dropped = alignment_points(
+        reference, box=box, step=opts.ap_step or box, half_patch=job.half_patch,
+        min_brightness=opts.brightness_threshold * job.source.full_scale,
+        min_structure=opts.structure_threshold,
+    )  # fmt: skip
+    return _Reference(ranked, n_stack, n_reference, reference, background, centres, dropped)
 
-    # Each thread adds its frames into its own sums (added up at the end), resampling through one
-    # work array, so no frame-sized memory is allocated per frame.
-    channels = (3,) if source.is_colour else ()
-    taps = 4 if flags == cv2.INTER_CUBIC else 2
+
+def _mean_frames(
+    job: _Job, registration: Registration, ranked: list[int], n_reference: int, n_stack: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the best ``n_reference`` frames (mono, common area) and of the best
+    ``n_stack`` (output grid, drizzled if asked), globally aligned.
+
+    Each thread adds its frames into its own sums (added up at the end), resampling through one
+    work array, so no frame-sized memory is allocated per frame.
+    """
+    frames, flags, channels, taps = job.frames, job.flags, job.channels, job.taps
+    area, shifts = registration.area, registration.shifts
+    y_lo, x_lo = registration.top, registration.left
+    scale = job.opts.drizzle
+    out_shape = (round(area[0] * scale), round(area[1] * scale))
     local = threading.local()
     partial: list[tuple[np.ndarray, np.ndarray]] = []
     lock = threading.Lock()
@@ -402,14 +365,14 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         reference_sum, background_sum = sums
         sampled = None
         if rank < n_stack:
-            sampled = _shifted(frames, raw, top, left, out_shape, scale, flags, work)
+            sampled = frames.shifted(raw, top, left, out_shape, scale, flags, work)
             background_sum += sampled
         if rank < n_reference:
             if sampled is None or scale != 1.0:
-                sampled = _shifted(frames, raw, top, left, area, 1.0, flags, work)
+                sampled = frames.shifted(raw, top, left, area, 1.0, flags, work)
             reference_sum += luminance(sampled)
 
-    for _ in each(resample, range(max(n_reference, n_stack))):
+    for _ in job.each(resample, range(max(n_reference, n_stack))):
         pass
     reference, background = partial[0]
     for more_reference, more_background in partial[1:]:
@@ -417,244 +380,75 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
         background += more_background
     reference /= n_reference
     background /= n_stack
-    box = opts.box_width
-    half_box = box // 2
-    half_patch = round(0.75 * box)
-    step = opts.ap_step or box
-    centres, dropped = alignment_points(
-        reference, box=box, step=step, half_patch=half_patch,
-        min_brightness=opts.brightness_threshold * source.full_scale,
-        min_structure=opts.structure_threshold,
-    )  # fmt: skip
-    timings["reference"] = time.perf_counter() - start
+    return reference, background
 
-    # 4. Local quality and selection per alignment point.
-    start = time.perf_counter()
+
+def _select(job: _Job, registration: Registration, reference: _Reference) -> list[list[int]]:
+    """Stage 4: local quality and selection per alignment point: the ``n_stack`` frames of the
+    highest local contrast at each point, best first."""
+    frames, centres = job.frames, reference.centres
     n_points = len(centres)
-    chosen = np.zeros((n_stack, 0), int)
-    if n_points:
-        quality = np.full((count, n_points), -np.inf)
+    if not n_points:
+        return []
+    quality = np.full((job.count, n_points), -np.inf)
+    half_box = job.opts.box_width // 2
+    contrast_box = max(1, half_box // 2)
+    edge = contrast_box + 3
+    offsets = registration.bases
 
-        contrast_box = max(1, half_box // 2)
-        edge = contrast_box + 3
+    def contrast(index: int) -> np.ndarray:
+        # Only the part of the frame the points' boxes cover (a planet leaves most of it out).
+        points = (centres + offsets[index]) // 2
+        (top, left), (bottom, right) = points.min(axis=0) - edge, points.max(axis=0) + edge
+        half, y0, x0 = frames.half_region(index, top, left, bottom - top + 1, right - left + 1)
+        lap = laplacian_map(half, frames.scratch("lap", half.shape))
+        work = frames.scratch("integrals", (3, half.shape[0] + 1, half.shape[1] + 1))
+        return local_contrast(lap, points - (y0, x0), contrast_box, work)
 
-        offsets = np.rint(shifts).astype(int) + np.array([y_lo, x_lo])
+    ranked = reference.ranked
+    for done, (index, values) in enumerate(zip(ranked, job.each(contrast, ranked), strict=True)):
+        quality[index] = values
+        job.report("quality", done + 1, len(ranked))
+    chosen = np.argsort(-quality, axis=0, kind="stable")[: reference.n_stack]
+    return chosen.T.tolist()
 
-        def contrast(index: int) -> np.ndarray:
-            # Only the part of the frame the points' boxes cover (a planet leaves most of it out).
-            points = (centres + offsets[index]) // 2
-            (top, left), (bottom, right) = points.min(axis=0) - edge, points.max(axis=0) + edge
-            half, y0, x0 = frames.half_region(index, top, left, bottom - top + 1, right - left + 1)
-            lap = laplacian_map(half, frames.scratch("lap", half.shape))
-            work = frames.scratch("integrals", (3, half.shape[0] + 1, half.shape[1] + 1))
-            return local_contrast(lap, points - (y0, x0), contrast_box, work)
 
-        for done, (index, values) in enumerate(zip(ranked, each(contrast, ranked), strict=True)):
-            quality[index] = values
-            report("quality", done + 1, len(ranked))
-        chosen = np.argsort(-quality, axis=0, kind="stable")[:n_stack]
-    timings["quality"] = time.perf_counter() - start
-
-    # 5. Local shifts, patch stacks and blending. Point by point: the search windows of all the
-    # point's frames go side by side into one image, which is blurred and correlated with the
-    # point's template in one call each, and all peaks are found at once; the shift is searched
-    # within +-FIRST_SEARCH px, then (peaks on that border) within the full search width the same
-    # way. Windows that leave the frame go through ``one_shift``. Each found patch is resampled
-    # at its sub-pixel place.
-    start = time.perf_counter()
-    patch = 2 * half_patch + 1
-    out_patch = round(patch * scale)
-    ref_blur = blur(reference)
-    origins = centres - half_box
-    templates = [ref_blur[y : y + box, x : x + box] for y, x in origins]
-    search = opts.search_width
-    first = min(FIRST_SEARCH, search)
-    margin = search + BLUR_MARGIN
-    points_yx = centres.tolist()
-    lead = taps // 2 - 1
-    extent = patch + taps - 1
-    fast_resample = frames.direct and scale == 1.0
-    bases = (np.rint(shifts).astype(int) + np.array([y_lo, x_lo])).tolist()
-    members = chosen.T.tolist() if n_points else []
-
-    def one_shift(point: int, index: int, reaches: tuple[int, ...]) -> Shift | None:
-        """The local shift of one frame at one point, searched on a region of the frame within
-        each of ``reaches`` in turn until the peak is not on the border (None if it always is)."""
-        by, bx = bases[index]
-        ty, tx = points_yx[point][0] + by - half_box, points_yx[point][1] + bx - half_box
-        pixels, y0, x0 = frames.pixels(
-            frames.view(index), ty - margin, tx - margin, box + 2 * margin, box + 2 * margin
-        )
-        blurred = blur(pixels if pixels.ndim == 2 else luminance(pixels))
-        for reach in reaches:
-            found = match_shift(blurred, templates[point], ty - y0, tx - x0, reach, SHIFT_PRIOR)
-            if found.ok:
-                return found
-        return None
-
-    def batch_shifts(
-        point: int, indices: list[int], reach: int
-    ) -> tuple[list[tuple[int, float, float]], list[int], list[int]]:
-        """Local shifts of many frames at one point within +-``reach`` px, in one correlation.
-
-        The frames' windows (with blur margins) go side by side into one image, which is blurred;
-        the blurred search windows are packed without gaps (matchTemplate is markedly faster on a
-        contiguous, gapless image) and correlated with the point's template at once. Returns the
-        shifts found, the frames whose peak lies on the border, and those whose window leaves the
-        frame.
-        """
-        cy0, cx0 = points_yx[point]
-        window, seen = box + 2 * (reach + BLUR_MARGIN), box + 2 * reach
-        wide = frames.scratch(f"wide{reach}", (window, n_stack * window))
-        placed: list[int] = []
-        outside: list[int] = []
-        for index in indices:
-            by, bx = bases[index]
-            wy, wx = (
-                cy0 + by - half_box - reach - BLUR_MARGIN,
-                cx0 + bx - half_box - reach - BLUR_MARGIN,
-            )
-            if wy < 0 or wx < 0 or wy + window > height or wx + window > width:
-                outside.append(index)
-                continue
-            pixels, _, _ = frames.pixels(frames.view(index), wy, wx, window, window)
-            column = len(placed) * window
-            wide[:, column : column + window] = pixels if pixels.ndim == 2 else luminance(pixels)
-            placed.append(index)
-        found: list[tuple[int, float, float]] = []
-        border: list[int] = []
-        if not placed:
-            return found, border, outside
-        blurred = blur(
-            wide[:, : len(placed) * window],
-            frames.scratch(f"blurred{reach}", (window, n_stack * window))[
-                :, : len(placed) * window
-            ],
-        )
-        # A contiguous array of exactly this width: correlating a view is much slower.
-        packed = frames.scratch(f"packed{reach}", (seen, len(placed) * seen))
-        inner = slice(BLUR_MARGIN, BLUR_MARGIN + seen)
-        np.copyto(
-            packed.reshape(seen, len(placed), seen),
-            blurred.reshape(window, len(placed), window)[inner, :, inner],
-        )
-        corr = cv2.matchTemplate(packed, templates[point], cv2.TM_CCOEFF_NORMED)
-        side = 2 * reach + 1
-        step_rows, step_cols = corr.strides
-        surfaces = np.lib.stride_tricks.as_strided(
-            corr, (len(placed), side, side), (seen * step_cols, step_rows, step_cols)
-        )
-        if SHIFT_PRIOR:
-            steps = (np.arange(side, dtype=np.float32) - reach) ** 2
-            surfaces = surfaces - SHIFT_PRIOR * (steps[:, None] + steps[None, :])
-        peak_y, peak_x, ok = stacked_peaks(surfaces)
-        for index, py, px, good in zip(
-            placed, peak_y.tolist(), peak_x.tolist(), ok.tolist(), strict=True
-        ):
-            if good:
-                found.append((index, py - reach, px - reach))
-            else:
-                border.append(index)
-        return found, border, outside
-
-    def stack_point(point: int) -> tuple[np.ndarray, int]:
-        cy0, cx0 = points_yx[point]
-        found, retry, outside = batch_shifts(point, members[point], first)
-        singles = [(index, (first, search)) for index in outside]
-        if retry and first < search:
-            more, _, outside = batch_shifts(point, retry, search)
-            found += more
-            singles += [(index, (search,)) for index in outside]
-        for index, reaches in singles:
-            shift = one_shift(point, index, reaches)
-            if shift is not None:
-                found.append((index, shift.dy, shift.dx))
-        # Resampling: raw pixels well inside the frame go through the separable filter straight
-        # into a stack of patches that is summed once; anything else through ``_shifted``.
-        total = np.zeros((out_patch, out_patch, *channels), np.float32)
-        filtered = frames.scratch("patches", (n_stack, extent, extent))
-        done = 0
-        for index, dy, dx in found:
-            by, bx = bases[index]
-            top, left = cy0 + by - half_patch + dy, cx0 + bx - half_patch + dx
-            y0, x0 = math.floor(top) - lead, math.floor(left) - lead
-            if fast_resample and 0 <= y0 < height - extent and 0 <= x0 < width - extent:
-                cv2.sepFilter2D(
-                    frames.view(index)[y0 : y0 + extent, x0 : x0 + extent], cv2.CV_32F,
-                    interpolation_kernel(round((left - x0 - lead) * KERNEL_STEPS), taps),
-                    interpolation_kernel(round((top - y0 - lead) * KERNEL_STEPS), taps),
-                    dst=filtered[done], anchor=(0, 0), borderType=cv2.BORDER_REFLECT,
-                )  # fmt: skip
-                done += 1
-            else:
-                total += _shifted(
-                    frames, frames.view(index), top, left, (out_patch, out_patch), scale, flags
-                )
-        if done:
-            total += filtered[:done, :patch, :patch].sum(axis=0)
-        return total, len(found)
-
-    sums = np.zeros((n_points, out_patch, out_patch, *channels), np.float32)
+def _stack_points(
+    job: _Job, registration: Registration, reference: _Reference, members: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stage 5: local shifts, patch stacks and blending (see ``patches``). Returns the image and,
+    per point, how many frames were stacked and how many shifts failed."""
+    n_points = len(reference.centres)
+    stacker = PointStacker(
+        job.frames, reference.reference, reference.centres, registration.bases.tolist(), members,
+        box=job.opts.box_width, half_patch=job.half_patch, search_width=job.opts.search_width,
+        n_stack=reference.n_stack, scale=job.opts.drizzle, flags=job.flags, taps=job.taps,
+        channels=job.channels,
+    )  # fmt: skip
+    out_patch = stacker.out_patch
+    sums = np.zeros((n_points, out_patch, out_patch, *job.channels), np.float32)
     contributions = np.zeros(n_points, int)
-    for point, (total, used_frames) in enumerate(run(stack_point, range(n_points))):
+    for point, (total, used_frames) in enumerate(job.map(stacker.stack_point, range(n_points))):
         sums[point] = total
         contributions[point] = used_frames
-        report("stack", point + 1, n_points)
+        job.report("stack", point + 1, n_points)
     failures = np.array([len(group) for group in members], int) - contributions
-    weights = _window(out_patch)
-    if channels:
-        weights = weights[..., None]
-    canvas = np.zeros(background.shape, np.float32)
-    total = np.zeros(out_shape if not channels else (*out_shape, 1), np.float32)
-    for point, (cy, cx) in enumerate(centres):
-        if contributions[point] == 0:
-            continue
-        top, left = round((cy - half_patch) * scale), round((cx - half_patch) * scale)
-        rows = slice(top, top + out_patch)
-        cols = slice(left, left + out_patch)
-        view = canvas[rows, cols]
-        w = weights[: view.shape[0], : view.shape[1]]
-        view += w * sums[point][: view.shape[0], : view.shape[1]] / contributions[point]
-        total[rows, cols] += w
-    # image = (canvas + fill * background) / (total + fill), fill = max(0.3 - total, 0), in place
-    fill = np.subtract(np.float32(BACKGROUND_WEIGHT), total)
-    np.maximum(fill, 0, out=fill)
-    background *= fill
-    canvas += background
-    total += fill
-    image = np.divide(canvas, total, out=canvas)
-    timings["stack"] = time.perf_counter() - start
+    image = blend(
+        sums,
+        contributions,
+        reference.centres,
+        reference.background,
+        half_patch=job.half_patch,
+        scale=job.opts.drizzle,
+    )
+    return image, contributions, failures
 
-    # 6. Post-processing.
-    start = time.perf_counter()
+
+def _post_process(image: np.ndarray, opts: StackOptions) -> tuple[np.ndarray, list | None]:
+    """Stage 6: optional colour-channel alignment and layered unsharp masks."""
     channel_shifts = None
     if opts.rgb_align and image.ndim == 3:
         image, channel_shifts = align_channels(image)
     if opts.sharpen:
         image = unsharp_layers(image, opts.sharpen)
-    timings["post"] = time.perf_counter() - start
-    timings["total"] = sum(timings.values())
-    pool.shutdown()
-
-    log = {
-        "source": str(source.path),
-        "frames": count,
-        "frames_registered": int(usable.sum()),
-        "align_mode": mode,
-        "alignment_patch": patch_box,
-        "common_area": {"top": y_lo, "left": x_lo, "height": area[0], "width": area[1]},
-        "frames_per_point": n_stack,
-        "reference_frames": n_reference,
-        "alignment_points": n_points,
-        "points_dropped": dropped,
-        "shift_failures": int(failures.sum()),
-        "shifts_measured": int(contributions.sum() + failures.sum()),
-        "best_frames": [int(i) for i in order[:10]],
-        "scores": [round(float(s), 6) for s in scores],
-        "global_shifts": np.round(shifts, 3).tolist(),
-        "channel_shifts": channel_shifts,
-        "options": asdict(opts),
-        "timings_s": {key: round(value, 4) for key, value in timings.items()},
-        "output_shape": list(image.shape),
-    }
-    return StackResult(image=image.astype(np.float32, copy=False), log=log)
+    return image, channel_shifts
