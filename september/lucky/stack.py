@@ -26,7 +26,6 @@ stacks of stage 5 in ``patches``; ``_stack`` below runs the stages in turn.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -116,21 +115,25 @@ def stack_frames(
 
 
 def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -> StackResult:
-    """The six stages in turn (see the module docstring), timed one by one."""
     count = len(source)
     if count < 2:
         raise BadFrameError(
             f"{source.path} has {count} frame(s); lucky imaging needs several.", reason="too-few"
         )
     frames = FramePixels(source, opts.memory_limit_gb)
-    pool = ThreadPoolExecutor(max_workers=opts.workers)
-    job = _Job(
-        source=source,
-        opts=opts,
-        frames=frames,
-        report=progress or (lambda stage, done, total: None),
-        map=pool.map if opts.workers > 1 else map,
-    )
+    with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+        job = _Job(
+            source=source,
+            opts=opts,
+            frames=frames,
+            report=progress or (lambda stage, done, total: None),
+            map=pool.map if opts.workers > 1 else map,
+        )
+        return _run(job)
+
+
+def _run(job: _Job) -> StackResult:
+    """The six stages in turn (see the module docstring), timed one by one."""
     timings: dict[str, float] = {}
     with _timed(timings, "rank"):
         ranking = _rank(job)
@@ -143,9 +146,8 @@ def _stack(source: FrameSource, opts: StackOptions, progress: Progress | None) -
     with _timed(timings, "stack"):
         image, contributions, failures = _stack_points(job, registration, reference, members)
     with _timed(timings, "post"):
-        image, channel_shifts = _post_process(image, opts)
+        image, channel_shifts = _post_process(image, job.opts)
     timings["total"] = sum(timings.values())
-    pool.shutdown()
 
     log = _log(
         job, ranking, registration, reference, contributions, failures, channel_shifts, timings,
@@ -337,45 +339,41 @@ def _mean_frames(
     """The mean of the best ``n_reference`` frames (mono, common area) and of the best
     ``n_stack`` (output grid, drizzled if asked), globally aligned.
 
-    Each thread adds its frames into its own sums (added up at the end), resampling through one
-    work array, so no frame-sized memory is allocated per frame.
+    The frames are split into one run of consecutive ranks per worker (twice over, for balance);
+    each run is summed through one work array and the runs' sums are added in rank order, so the
+    result does not depend on which thread finished first and no frame-sized memory is allocated
+    per frame.
     """
     frames, flags, channels, taps = job.frames, job.flags, job.channels, job.taps
     area, shifts = registration.area, registration.shifts
     y_lo, x_lo = registration.top, registration.left
     scale = job.opts.drizzle
     out_shape = (round(area[0] * scale), round(area[1] * scale))
-    local = threading.local()
-    partial: list[tuple[np.ndarray, np.ndarray]] = []
-    lock = threading.Lock()
+    ranks = list(range(max(n_reference, n_stack)))
+    size = -(-len(ranks) // (2 * max(1, job.opts.workers)))
+    runs = [ranks[i : i + size] for i in range(0, len(ranks), size)]
 
-    def resample(rank: int) -> None:
-        sums = getattr(local, "sums", None)
-        if sums is None:
-            sums = local.sums = (
-                np.zeros(area, np.float32),
-                np.zeros((*out_shape, *channels), np.float32),
-            )
-            with lock:
-                partial.append(sums)
-        index = ranked[rank]
-        top, left = y_lo + shifts[index][0], x_lo + shifts[index][1]
-        raw = frames.view(index)
-        work = frames.scratch("frame", (area[0] + taps - 1, area[1] + taps - 1, *channels))
-        reference_sum, background_sum = sums
-        sampled = None
-        if rank < n_stack:
-            sampled = frames.shifted(raw, top, left, out_shape, scale, flags, work)
-            background_sum += sampled
-        if rank < n_reference:
-            if sampled is None or scale != 1.0:
-                sampled = frames.shifted(raw, top, left, area, 1.0, flags, work)
-            reference_sum += luminance(sampled)
+    def resample(run: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        reference_sum = np.zeros(area, np.float32)
+        background_sum = np.zeros((*out_shape, *channels), np.float32)
+        for rank in run:
+            index = ranked[rank]
+            top, left = y_lo + shifts[index][0], x_lo + shifts[index][1]
+            raw = frames.view(index)
+            work = frames.scratch("frame", (area[0] + taps - 1, area[1] + taps - 1, *channels))
+            sampled = None
+            if rank < n_stack:
+                sampled = frames.shifted(raw, top, left, out_shape, scale, flags, work)
+                background_sum += sampled
+            if rank < n_reference:
+                if sampled is None or scale != 1.0:
+                    sampled = frames.shifted(raw, top, left, area, 1.0, flags, work)
+                reference_sum += luminance(sampled)
+        return reference_sum, background_sum
 
-    for _ in job.each(resample, range(max(n_reference, n_stack))):
-        pass
-    reference, background = partial[0]
-    for more_reference, more_background in partial[1:]:
+    sums = list(job.map(resample, runs))  # in rank order, whichever thread ran each
+    reference, background = sums[0]
+    for more_reference, more_background in sums[1:]:
         reference += more_reference
         background += more_background
     reference /= n_reference

@@ -52,6 +52,16 @@ def test_ranking_finds_the_sharpest_frames(moon) -> None:
     assert np.all(chosen <= np.percentile(video.blur, 20)), chosen
 
 
+def test_threads_give_the_same_result_as_one(moon) -> None:
+    # sums are added in frame order, whichever thread finishes first
+    _, path = moon
+    one = stack_frames(open_frames(path), StackOptions(workers=1)).image
+    runs = [stack_frames(open_frames(path), StackOptions(workers=2)).image for _ in range(3)]
+    for image in runs:
+        assert np.array_equal(image, runs[0])
+    assert np.abs(runs[0] - one).max() <= 1e-3 * float(one.max())
+
+
 def test_drizzle_and_sharpening_keep_fidelity(moon) -> None:
     video, path = moon
     plain = fidelity(stack_frames(open_frames(path)).image, video.truth).psnr
