@@ -12,6 +12,8 @@ import warnings
 import cv2
 import numpy as np
 
+from september.stars.detect import prepare
+
 __all__ = ["correct_defects", "cosmetic_correction", "dark_defects", "local_defects"]
 
 HOT_SIGMA = 5.0  # dark pixels this many robust sigmas above the median are hot
@@ -64,11 +66,7 @@ def local_defects(data: np.ndarray, *, sigma: float = LOCAL_SIGMA) -> np.ndarray
     NEIGHBOUR_FRACTION of its excess over the local (5 x 5 median) background, which spares the
     cores of all but the most undersampled stars.
     """
-    filled = np.ascontiguousarray(data, np.float32)
-    if not np.isfinite(filled).all():
-        sample = filled[:: max(1, filled.shape[0] // 256)]
-        fill = np.nanmedian(sample) if np.isfinite(sample).any() else 0.0
-        filled = np.where(np.isfinite(filled), filled, np.float32(fill))
+    filled, _ = prepare(data, copy=False)
     ring = _RING.astype(np.uint8)
     diffs = np.diff(filled[:: max(1, filled.shape[0] // 256)], axis=1)
     noise = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)

@@ -23,6 +23,8 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from scipy.spatial import cKDTree
 
+from september.stars.detect import prepare
+
 __all__ = [
     "INTERPOLATIONS",
     "Alignment",
@@ -63,11 +65,7 @@ class Alignment:
 
 def detect_stars(data: np.ndarray, *, max_stars: int = MAX_STARS) -> np.ndarray:
     """(N, 2) windowed centroids (x, y) of the brightest stars, brightest first."""
-    image = np.ascontiguousarray(data, np.float32)
-    if not np.isfinite(image).all():
-        sample = image[:: max(1, image.shape[0] // 256)]
-        fill = np.nanmedian(sample) if np.isfinite(sample).any() else 0.0
-        image = np.where(np.isfinite(image), image, np.float32(fill))
+    image, _ = prepare(data, copy=False)
     # large frames are searched 2x2-binned (4x faster); centroids are then refined at full size
     binning = 2 if image.size > BIN_ABOVE else 1
     search = image

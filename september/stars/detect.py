@@ -31,14 +31,18 @@ class Detection:
     background_rms: float  # ADU, global background noise
 
 
-def prepare(data: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """A C-contiguous native float32 copy (what sep needs) and a mask of non-finite pixels."""
-    image = np.array(data, dtype=np.float32, order="C", copy=True)
+def prepare(data: np.ndarray, *, copy: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """A C-contiguous native float32 image (what sep needs), non-finite pixels set to the median,
+    and a mask of those pixels. With ``copy=False`` a finite float32 C-contiguous ``data`` is
+    returned as it is (the caller must then not modify it)."""
+    image = np.array(data, dtype=np.float32, order="C", copy=copy or None)
     if image.ndim != 2:
         raise ValueError(f"data must be a 2-D image, got shape {image.shape}")
     finite = np.isfinite(image)
     if finite.all():
         return image, None
+    if not copy and np.may_share_memory(image, data):
+        image = image.copy()  # the caller's pixels are never filled in
     image[~finite] = np.median(image[finite]) if finite.any() else 0.0
     return image, ~finite
 
