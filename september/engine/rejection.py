@@ -196,7 +196,7 @@ def _combine(
             if n == count and not keep_all and method != 4:
                 # nothing is clipped if the median lies within [lower, upper], which holds when
                 # fewer than half the values lie outside (no sorting needed to know that)
-                lower, upper = -np.inf, -np.inf
+                lower, upper = np.inf, -np.inf  # an empty range: no shortcut
                 if method == 2 or method == 3:
                     lower, upper = largest - high * floor, smallest + low * floor
                 elif smallest > 0:  # percentile: the bounds scale with the (positive) median
